@@ -1,0 +1,13 @@
+//! What both certdrop programs share: the transfer description, the sealed envelope, finding
+//! and placing that envelope inside an executable, and the secrets' handling.
+//!
+//! The sender (`certdrop`) seals envelopes and packs them into receiver stubs; the receiver
+//! (`certdrop-receiver`) finds its own envelope and opens it. docs/FORMAT.md specifies the bytes.
+
+#![forbid(unsafe_code)]
+
+pub mod container;
+pub mod der;
+pub mod envelope;
+pub mod secret;
+pub mod transfer;
