@@ -1,0 +1,163 @@
+//! Packing into the Linux receiver, and the receiver opening its own envelope.
+
+use std::process::Command;
+
+use crate::support::*;
+
+#[test]
+fn linux_receiver_shows_its_own_transfer_without_network() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+
+    let output = receive(&program, &["--show"], PASSWORD);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    for expected in ["見積書 2026.zip", "Sato, Example Corp", "The drawings we discussed.", "4.77 MiB"]
+    {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+}
+
+#[test]
+fn wrong_password_exits_3_and_says_so() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+
+    let output = receive(&program, &["--show"], "plum-ocean-42-violet ");
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert!(text(&output).contains("The password is wrong."), "{}", text(&output));
+}
+
+#[test]
+fn unpacked_stub_says_it_carries_nothing_and_exits_2() {
+    let output = receive(&linux_stub(), &[], PASSWORD);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(text(&output).contains("without a transfer inside"), "{}", text(&output));
+}
+
+#[test]
+fn japanese_locale_gets_japanese_messages() {
+    let output = Command::new(linux_stub()).env("LANG", "ja_JP.UTF-8").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output).contains("中身の入っていない"), "{}", text(&output));
+    let mut english = Command::new(linux_stub());
+    let output = english.args(["--lang", "en"]).env("LANG", "ja_JP.UTF-8").output().unwrap();
+    assert!(text(&output).contains("without a transfer inside"), "{}", text(&output));
+}
+
+#[test]
+fn repacking_replaces_the_envelope_instead_of_stacking() {
+    let transfer = Transfer::new();
+    let first = transfer.path("first");
+    transfer.pack_ok(&linux_stub(), &first);
+
+    let mut manifest = manifest_json();
+    manifest["sender"] = "Second Sender".into();
+    transfer.write_manifest(&manifest);
+    let second = transfer.path("second");
+    transfer.pack_ok(&first, &second);
+
+    let shown = text(&receive(&second, &["--show"], PASSWORD));
+    assert!(shown.contains("Second Sender") && !shown.contains("Sato"), "{shown}");
+    // Packing the stub directly with the same manifest gives a file of the same size.
+    let direct = transfer.path("direct");
+    transfer.pack_ok(&linux_stub(), &direct);
+    let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    assert_eq!(size(&second), size(&direct), "the first envelope was replaced, not kept");
+}
+
+#[test]
+fn expired_transfer_is_refused_with_exit_5() {
+    let transfer = Transfer::new();
+    let mut manifest = manifest_json();
+    manifest["expires_at"] = "2020-01-01T00:00:00Z".into();
+    transfer.write_manifest(&manifest);
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+
+    let output = receive(&program, &[], PASSWORD);
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert!(text(&output).contains("This transfer expired on 2020-01-01"), "{}", text(&output));
+}
+
+#[test]
+fn damaged_or_truncated_program_exits_4() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+    let bytes = std::fs::read(&program).unwrap();
+
+    // A flipped bit inside the envelope (2 KiB before the end).
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 2048;
+    flipped[at] ^= 0x10;
+    let damaged = transfer.path("damaged");
+    std::fs::write(&damaged, &flipped).unwrap();
+    make_executable(&damaged);
+    let output = receive(&damaged, &["--show"], PASSWORD);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("This program is damaged"), "{}", text(&output));
+
+    // An interrupted download: the end of the file is missing.
+    let truncated = transfer.path("truncated");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    make_executable(&truncated);
+    let output = receive(&truncated, &["--show"], PASSWORD);
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    assert!(text(&output).contains("cut short"), "{}", text(&output));
+}
+
+fn make_executable(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn inspect_tells_format_placement_and_kdf_cost_without_the_password() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+    let stub_report = certdrop().arg("inspect").arg(linux_stub()).output().unwrap();
+    assert!(text(&stub_report).contains("envelope:   none"), "{}", text(&stub_report));
+
+    transfer.pack_ok(&linux_stub(), &program);
+    let output = certdrop().arg("inspect").arg(&program).output().unwrap();
+    let report = text(&output);
+    assert!(output.status.success(), "{report}");
+    for expected in ["format:     ELF", "after the program", "version:    1", "Argon2id, 8 MiB, 3"] {
+        assert!(report.contains(expected), "missing {expected:?} in\n{report}");
+    }
+    assert!(!report.contains("Sato"), "metadata needs the password:\n{report}");
+
+    let mut unlock = certdrop();
+    unlock.args(["inspect", "--unlock", "--password-stdin"]).arg(&program);
+    let unlocked = text(&run_with_stdin(&mut unlock, &format!("{PASSWORD}\n")));
+    assert!(unlocked.contains("\"sender\": \"Sato, Example Corp\""), "{unlocked}");
+    assert!(!unlocked.contains(PASSWORD) && !unlocked.to_lowercase().contains("pkcs12"));
+}
+
+#[test]
+fn pack_refuses_bad_inputs_with_the_reason() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+
+    let mut manifest = manifest_json();
+    manifest["bukcet"] = "typo".into();
+    transfer.write_manifest(&manifest);
+    let output = transfer.pack(&linux_stub(), &program, &[]);
+    assert!(text(&output).contains("unknown field `bukcet`"), "{}", text(&output));
+
+    transfer.write_manifest(&manifest_json());
+    std::fs::write(&program, b"precious").unwrap();
+    let output = transfer.pack(&linux_stub(), &program, &[]);
+    assert!(text(&output).contains("already exists"), "{}", text(&output));
+    assert_eq!(std::fs::read(&program).unwrap(), b"precious", "an existing file is kept");
+
+    let output = transfer.pack(&transfer.path("transfer.json"), &transfer.path("x"), &[]);
+    assert!(text(&output).contains("neither an ELF nor a PE"), "{}", text(&output));
+
+    let output = transfer.pack(&linux_stub(), &transfer.path("x"), &["--kdf-memory-mib", "4"]);
+    assert!(text(&output).contains("8 MiB"), "{}", text(&output));
+    assert!(!transfer.path("x").exists());
+}

@@ -1,0 +1,129 @@
+//! Fixtures shared by the end-to-end tests: identities made with OpenSSL, manifests, and
+//! running the two programs with a password on standard input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::json;
+
+pub const PASSWORD: &str = "plum-ocean-42-violet";
+
+pub fn certdrop() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_certdrop"))
+}
+
+pub fn linux_stub() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_certdrop-receiver"))
+}
+
+/// The `target` folder this test binary was built in.
+pub fn target_dir() -> PathBuf {
+    let exe = linux_stub();
+    exe.ancestors().nth(2).expect("target/<profile>/certdrop-receiver").to_path_buf()
+}
+
+/// Runs a command with `stdin` as its standard input and returns what it did.
+pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
+    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+pub fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Runs a tool that must be installed (`.ci/run` installs it) and must succeed.
+pub fn tool(program: &str, args: &[&str], dir: &Path) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is missing ({e}); .ci/run installs it"));
+    assert!(output.status.success(), "{program} {args:?} failed:\n{}", text(&output));
+    output
+}
+
+/// A folder with a client certificate, its key and a manifest.
+pub struct Transfer {
+    pub dir: tempfile::TempDir,
+}
+
+impl Transfer {
+    /// An RSA identity, as AWS IoT issues.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        tool(
+            "openssl",
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+                "cert.pem", "-subj", "/CN=certdrop test client", "-days", "2",
+            ],
+            dir.path(),
+        );
+        let transfer = Transfer { dir };
+        transfer.write_manifest(&manifest_json());
+        transfer
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write_manifest(&self, manifest: &serde_json::Value) {
+        std::fs::write(self.path("transfer.json"), manifest.to_string()).unwrap();
+    }
+
+    /// `certdrop pack` with the password on standard input and a cheap KDF.
+    pub fn pack(&self, stub: &Path, out: &Path, extra: &[&str]) -> Output {
+        let mut command = certdrop();
+        command.arg("pack").arg("--stub").arg(stub).arg("--manifest");
+        command.arg(self.path("transfer.json")).arg("--cert").arg(self.path("cert.pem"));
+        command.arg("--key").arg(self.path("key.pem")).arg("--out").arg(out);
+        command.arg("--password-stdin").args(extra);
+        if !extra.contains(&"--kdf-memory-mib") {
+            command.args(["--kdf-memory-mib", "8"]);
+        }
+        run_with_stdin(&mut command, &format!("{PASSWORD}\n"))
+    }
+
+    pub fn pack_ok(&self, stub: &Path, out: &Path) {
+        let output = self.pack(stub, out, &[]);
+        assert!(output.status.success(), "pack failed:\n{}", text(&output));
+    }
+}
+
+pub fn manifest_json() -> serde_json::Value {
+    json!({
+        "transfer_id": "0123456789abcdef",
+        "credentials_endpoint": "https://127.0.0.1:4443",
+        "role_alias": "certdrop-receiver",
+        "region": "ap-northeast-1",
+        "bucket": "acme-transfers",
+        "key": "transfers/0123456789abcdef/見積書 2026.zip",
+        "size": 5_000_000,
+        "sha256": "0f".repeat(32),
+        "file_name": "見積書 2026.zip",
+        "expires_at": "2099-01-01T00:00:00Z",
+        "sender": "Sato, Example Corp",
+        "note": "The drawings we discussed.",
+    })
+}
+
+/// Runs a packed program as the recipient would, with the password on standard input.
+pub fn receive(program: &Path, args: &[&str], password: &str) -> Output {
+    let mut command = Command::new(program);
+    command.args(args).arg("--password-stdin").env("LANG", "en_US.UTF-8");
+    run_with_stdin(&mut command, &format!("{password}\n"))
+}
