@@ -11,3 +11,4 @@ pub mod der;
 pub mod envelope;
 pub mod secret;
 pub mod transfer;
+pub mod sigv4;
