@@ -39,6 +39,9 @@ pub enum ContainerError {
 /// bounded pieces) and bytes in memory.
 pub trait Source {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Exactly `len` bytes at `offset`, or an error.
     fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, ContainerError>;
 }

@@ -12,3 +12,7 @@ pub mod envelope;
 pub mod secret;
 pub mod transfer;
 pub mod sigv4;
+pub mod credentials;
+pub mod net;
+pub mod s3;
+pub mod safe_name;

@@ -141,8 +141,8 @@ impl<'a> SignedDataParts<'a> {
 
 /// The envelope in a certificate's carrier extension, if it has one.
 ///
-/// Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { ..., [3] EXPLICIT Extensions }, ... }
-/// Extension ::= SEQUENCE { extnID OID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING }
+/// `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { ..., [3] EXPLICIT Extensions }, ... }`
+/// `Extension ::= SEQUENCE { extnID OID, critical BOOLEAN OPTIONAL, extnValue OCTET STRING }`
 pub fn carried_envelope(cert: &[u8]) -> Result<Option<&[u8]>, ContainerError> {
     let (certificate, _) = Tlv::expect(cert, tag::SEQUENCE)?;
     let (tbs, _) = Tlv::expect(certificate.content, tag::SEQUENCE)?;
