@@ -80,7 +80,10 @@ impl Source for FileSource {
     }
 
     fn read_at(&mut self, offset: u64, len: usize) -> Result<Vec<u8>, ContainerError> {
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.len) {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.len)
+        {
             return Err(ContainerError::Malformed("the file ends early"));
         }
         let mut buffer = vec![0u8; len];
@@ -138,7 +141,11 @@ pub fn inspect(source: &mut dyn Source) -> Result<Inspection, ContainerError> {
     }
     if source.len() >= 4 && source.read_at(0, 4)? == b"\x7fELF" {
         let envelope = trailer::read(source)?.map(|e| (Placement::Trailer, e));
-        return Ok(Inspection { format: ExecutableFormat::Elf, authenticode: None, envelope });
+        return Ok(Inspection {
+            format: ExecutableFormat::Elf,
+            authenticode: None,
+            envelope,
+        });
     }
     Err(ContainerError::NotExecutable)
 }
@@ -151,11 +158,20 @@ fn inspect_pe(source: &mut dyn Source, headers: &PeHeaders) -> Result<Inspection
         let envelope = trailer::read(source)?.map(|e| (Placement::Trailer, e));
         // Checking an unsigned file's checksum would mean reading all of it; it matters only
         // for signed files, so it is reported as fine.
-        let authenticode = Some(SignatureLayout { signed: false, checksum_ok: true });
-        return Ok(Inspection { format, authenticode, envelope });
+        let authenticode = Some(SignatureLayout {
+            signed: false,
+            checksum_ok: true,
+        });
+        return Ok(Inspection {
+            format,
+            authenticode,
+            envelope,
+        });
     };
     if size > MAX_CERT_TABLE_LEN {
-        return Err(ContainerError::BadSignature("the certificate table is larger than 8 MiB"));
+        return Err(ContainerError::BadSignature(
+            "the certificate table is larger than 8 MiB",
+        ));
     }
     let table = source.read_at(offset, size as usize)?;
     let envelope = SignedDataParts::parse(&table)?
@@ -163,8 +179,15 @@ fn inspect_pe(source: &mut dyn Source, headers: &PeHeaders) -> Result<Inspection
         .map(|e| (Placement::SignedCarrier, e.to_vec()));
     // The checksum covers the whole file: only computed when the whole file is at hand.
     let checksum_ok = whole_file_checksum(source, headers).is_none_or(|sum| sum == stored);
-    let authenticode = Some(SignatureLayout { signed: true, checksum_ok });
-    Ok(Inspection { format, authenticode, envelope })
+    let authenticode = Some(SignatureLayout {
+        signed: true,
+        checksum_ok,
+    });
+    Ok(Inspection {
+        format,
+        authenticode,
+        envelope,
+    })
 }
 
 fn whole_file_checksum(source: &mut dyn Source, headers: &PeHeaders) -> Option<u32> {
@@ -184,10 +207,14 @@ pub fn read_envelope(path: &Path) -> Result<Option<Vec<u8>>, ContainerError> {
     match headers.and_then(|h| h.cert_table) {
         Some((offset, size)) => {
             if size > MAX_CERT_TABLE_LEN {
-                return Err(ContainerError::BadSignature("the certificate table is too large"));
+                return Err(ContainerError::BadSignature(
+                    "the certificate table is too large",
+                ));
             }
             let table = source.read_at(offset, size as usize)?;
-            Ok(SignedDataParts::parse(&table)?.envelope()?.map(<[u8]>::to_vec))
+            Ok(SignedDataParts::parse(&table)?
+                .envelope()?
+                .map(<[u8]>::to_vec))
         }
         None => trailer::read(&mut source),
     }
@@ -204,10 +231,18 @@ pub fn pack<E>(
     let headers = PeHeaders::parse(&mut source)?;
     let signed_table = headers.as_ref().and_then(|h| h.cert_table.map(|t| (h, t)));
     let Some((headers, (offset, _))) = signed_table else {
-        if headers.is_none() && !program.starts_with(b"\x7fELF") {
-            return Err(ContainerError::NotExecutable.into());
+        // The headers that identify the program must survive removing an old trailer.
+        let headers_end = match &headers {
+            Some(headers) => headers.security_entry_offset as usize + 8,
+            None if program.starts_with(b"\x7fELF") => 4,
+            None => return Err(ContainerError::NotExecutable.into()),
+        };
+        let program = trailer::strip(program);
+        if program.len() < headers_end {
+            let overlap = "the envelope trailer overlaps the program's headers";
+            return Err(ContainerError::Malformed(overlap).into());
         }
-        return Ok(trailer::append(trailer::strip(program), envelope));
+        return Ok(trailer::append(program, envelope));
     };
 
     // Signed PE: swap the carrier certificate and fix up the lengths and the checksum.

@@ -33,7 +33,9 @@ impl PeHeaders {
             return Ok(None);
         }
         let pe_offset = u64::from(read_u32(source, 0x3C)?);
-        if pe_offset.checked_add(24).is_none_or(|end| end > source.len())
+        if pe_offset
+            .checked_add(24)
+            .is_none_or(|end| end > source.len())
             || source.read_at(pe_offset, 4)? != b"PE\0\0"
         {
             return Ok(None);
@@ -43,7 +45,11 @@ impl PeHeaders {
         let kind = match read_u16(source, optional).map_err(|_| MALFORMED)? {
             0x10B => PeKind::Pe32,
             0x20B => PeKind::Pe32Plus,
-            _ => return Err(ContainerError::Malformed("unknown PE optional header magic")),
+            _ => {
+                return Err(ContainerError::Malformed(
+                    "unknown PE optional header magic",
+                ))
+            }
         };
         let (count_at, directories) = match kind {
             PeKind::Pe32 => (92, 96),
@@ -52,13 +58,21 @@ impl PeHeaders {
         let entry = directories + 8 * SECURITY_DIRECTORY;
         let directory_count = u64::from(read_u32(source, optional + count_at)?);
         if directory_count <= SECURITY_DIRECTORY || optional_size < entry + 8 {
-            return Err(ContainerError::Malformed("the PE has no security directory entry"));
+            return Err(ContainerError::Malformed(
+                "the PE has no security directory entry",
+            ));
         }
         let security_entry_offset = optional + entry;
         let table_offset = u64::from(read_u32(source, security_entry_offset)?);
         let table_size = u64::from(read_u32(source, security_entry_offset + 4)?);
         let cert_table = match (table_offset, table_size) {
             (_, 0) => None,
+            // Packing rewrites the table and then the header fields: they must not overlap.
+            (offset, _) if offset < security_entry_offset + 8 => {
+                return Err(ContainerError::Malformed(
+                    "the Authenticode certificate table overlaps the PE headers",
+                ))
+            }
             (offset, size) if offset + size == source.len() => Some((offset, size)),
             _ => {
                 return Err(ContainerError::Malformed(
@@ -66,7 +80,12 @@ impl PeHeaders {
                 ))
             }
         };
-        Ok(Some(PeHeaders { kind, checksum_offset: optional + 64, security_entry_offset, cert_table }))
+        Ok(Some(PeHeaders {
+            kind,
+            checksum_offset: optional + 64,
+            security_entry_offset,
+            cert_table,
+        }))
     }
 }
 
@@ -77,7 +96,11 @@ fn read_u16(source: &mut dyn Source, at: u64) -> Result<u16, ContainerError> {
 
 fn read_u32(source: &mut dyn Source, at: u64) -> Result<u32, ContainerError> {
     let bytes = source.read_at(at, 4)?;
-    Ok(u32::from_le_bytes(bytes[..4].try_into().expect("read_at returns what was asked")))
+    Ok(u32::from_le_bytes(
+        bytes[..4]
+            .try_into()
+            .expect("read_at returns what was asked"),
+    ))
 }
 
 /// The PE image checksum: a 16-bit one's-complement style sum of the file, with the checksum
