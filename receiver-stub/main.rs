@@ -1,19 +1,29 @@
 //! `certdrop-receiver`: the program the recipient double-clicks. It finds the sealed envelope
 //! inside its own file, asks for the password, and fetches the one file it was made for.
 
-#![forbid(unsafe_code)]
+// Only the Windows console calls need `unsafe` (see console.rs).
+#![deny(unsafe_code)]
 
+mod console;
+mod failure;
 mod messages;
+mod progress;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use certdrop::container;
+use certdrop::credentials::{CredentialsCache, CredentialsClient};
+use certdrop::download::{self, Job, Placed};
 use certdrop::envelope::{Envelope, EnvelopeError, Payload};
+use certdrop::s3::S3Object;
 use certdrop::secret::{read_password_line, Password};
+use certdrop::transfer::Endpoint;
 use chrono::Utc;
 use clap::Parser;
+use failure::{Exit, Failure};
 use messages::{Lang, Msg};
 
 /// How many times the recipient may type the password before the program stops.
@@ -42,6 +52,13 @@ struct Args {
     /// Do not wait for Enter before closing the window.
     #[arg(long)]
     no_pause: bool,
+    /// Parallel connections.
+    #[arg(long, default_value_t = download::DEFAULT_CONNECTIONS as u16, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    connections: u16,
+    /// Log what the program does (-v) and every request (-vv) to standard error.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 const EXIT_CODES: &str = "\
@@ -58,45 +75,51 @@ Exit codes:
   9  local file system problem (disk full, no permission, file too large)
  10  the file failed verification after retries";
 
-/// The documented exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Exit {
-    Unexpected = 1,
-    Usage = 2,
-    WrongPassword = 3,
-    Damaged = 4,
-    Expired = 5,
-}
-
-/// A failure: the sentence for the recipient and the exit code.
-struct Failure {
-    exit: Exit,
-    message: String,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let lang = args.lang.unwrap_or_else(Lang::from_system);
-    match run(&args, lang) {
+    console::set_title(&Msg::Title.text(lang));
+    init_logging(args.verbose);
+    let code = match run(&args, lang) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{}", failure.message);
+            if let Some(detail) = &failure.detail {
+                eprintln!("({detail})");
+            }
             ExitCode::from(failure.exit as u8)
         }
+    };
+    if !args.no_pause && console::owns_window() {
+        console::wait_for_enter(&Msg::PressEnter.text(lang));
     }
+    code
+}
+
+/// Logs go to standard error, only when asked for, and only certdrop's own: they never hold
+/// a secret (every secret type prints as redacted).
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => "certdrop=debug",
+        _ => "certdrop=trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn run(args: &Args, lang: Lang) -> Result<(), Failure> {
-    let fail = |exit, msg: Msg| Failure { exit, message: msg.text(lang) };
+    let fail = |exit, msg: Msg| Failure::new(exit, msg.text(lang));
 
     // Find the envelope in this very program.
-    let exe = std::env::current_exe()
-        .map_err(|e| fail(Exit::Unexpected, Msg::Damaged { detail: &e.to_string() }))?;
+    let exe = std::env::current_exe().map_err(|e| Failure::unexpected(lang, e.to_string()))?;
     let bytes = match container::read_envelope(&exe) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Err(fail(Exit::Usage, Msg::UnpackedStub)),
-        Err(e) => return Err(fail(Exit::Damaged, Msg::Damaged { detail: &e.to_string() })),
+        Err(e) => return Err(Failure::damaged(lang, e.to_string())),
     };
     let envelope = Envelope::read(&bytes).map_err(|e| envelope_failure(&e, lang))?;
 
@@ -116,28 +139,94 @@ fn run(args: &Args, lang: Lang) -> Result<(), Failure> {
         .text(lang)
     );
     if Utc::now() > info.expires_at {
-        return Err(fail(Exit::Expired, Msg::Expired { at: info.expires_at }));
+        return Err(fail(
+            Exit::Expired,
+            Msg::Expired {
+                at: info.expires_at,
+            },
+        ));
     }
     if args.show {
         return Ok(());
     }
-    // Limitation: the download engine is not part of this build yet, so a packed receiver
-    // can only show its transfer; it says so instead of pretending to download.
-    Err(fail(Exit::Unexpected, Msg::DownloadUnavailable))
+    let dir = args.out.clone().unwrap_or_else(default_folder);
+    println!(
+        "{}",
+        Msg::Downloading {
+            dir: &dir.display().to_string()
+        }
+        .text(lang)
+    );
+    receive(payload, dir, usize::from(args.connections), lang)
+}
+
+/// The recipient's Downloads folder; a program opened from a mail or a zip runs from a
+/// temporary folder, so its own folder is a poor default.
+fn default_folder() -> PathBuf {
+    dirs::download_dir()
+        .or_else(dirs::home_dir)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Credentials, download, verification, receipt.
+fn receive(payload: Payload, dir: PathBuf, connections: usize, lang: Lang) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::unexpected(lang, e.to_string()))?;
+    runtime.block_on(async {
+        let info = payload.info.clone();
+        let endpoint = Endpoint::parse(&info.credentials_endpoint)
+            .map_err(|e| Failure::damaged(lang, e.to_string()))?;
+        let client = CredentialsClient::new(&endpoint, &info.role_alias, &payload)
+            .map_err(|e| failure::from_credentials(lang, &e))?;
+        drop(payload);
+        let credentials = Arc::new(CredentialsCache::new(client));
+        let http = certdrop::net::client(None, info.trust_anchor_pem.as_deref(), connections)
+            .map_err(|e| Failure::unexpected(lang, e.to_string()))?;
+        let object = Arc::new(
+            S3Object::new(http, &info, &info.key)
+                .map_err(|e| Failure::damaged(lang, e.to_string()))?,
+        );
+        let display = Arc::new(progress::Display::new(lang));
+        let job = Job {
+            info: info.clone(),
+            dir,
+            connections,
+        };
+
+        let fetch = download::download(&job, credentials.clone(), object.clone(), display.clone());
+        let placed = tokio::select! {
+            placed = fetch => placed.map_err(|e| failure::from_download(lang, &e))?,
+            _ = tokio::signal::ctrl_c() => {
+                display.finish();
+                return Err(Failure::new(Exit::Unexpected, Msg::Interrupted.text(lang)));
+            }
+        };
+        display.finish();
+        certdrop::receipt::write(&object, &info, &credentials).await;
+        let message = match &placed {
+            Placed::Saved(path) => Msg::Saved {
+                path: &path.display().to_string(),
+            }
+            .text(lang),
+            Placed::AlreadyThere(path) => Msg::AlreadyThere {
+                path: &path.display().to_string(),
+            }
+            .text(lang),
+        };
+        println!("{message}");
+        Ok(())
+    })
 }
 
 fn envelope_failure(error: &EnvelopeError, lang: Lang) -> Failure {
     match error {
-        EnvelopeError::NewerVersion(_) => {
-            Failure { exit: Exit::Damaged, message: Msg::NewerVersion.text(lang) }
-        }
+        EnvelopeError::NewerVersion(_) => Failure::new(Exit::Damaged, Msg::NewerVersion.text(lang)),
         EnvelopeError::WrongPassword => {
-            Failure { exit: Exit::WrongPassword, message: Msg::WrongPasswordOnce.text(lang) }
+            Failure::new(Exit::WrongPassword, Msg::WrongPasswordOnce.text(lang))
         }
-        other => Failure {
-            exit: Exit::Damaged,
-            message: Msg::Damaged { detail: &other.to_string() }.text(lang),
-        },
+        other => Failure::damaged(lang, other.to_string()),
     }
 }
 
@@ -145,18 +234,20 @@ fn envelope_failure(error: &EnvelopeError, lang: Lang) -> Failure {
 fn unlock(envelope: &Envelope, from_stdin: bool, lang: Lang) -> Result<Payload, Failure> {
     if from_stdin {
         let password = read_password_line(&mut std::io::stdin().lock())
-            .map_err(|_| Failure { exit: Exit::Usage, message: Msg::NoTerminal.text(lang) })?;
-        return envelope.open(&password).map_err(|e| envelope_failure(&e, lang));
+            .map_err(|_| Failure::new(Exit::Usage, Msg::NoTerminal.text(lang)))?;
+        return envelope
+            .open(&password)
+            .map_err(|e| envelope_failure(&e, lang));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Failure { exit: Exit::Usage, message: Msg::NoTerminal.text(lang) });
+        return Err(Failure::new(Exit::Usage, Msg::NoTerminal.text(lang)));
     }
     for attempt in 1..=PASSWORD_ATTEMPTS {
         let typed = dialoguer::Password::new()
             .with_prompt(Msg::PasswordPrompt.text(lang))
             .allow_empty_password(true)
             .interact()
-            .map_err(|_| Failure { exit: Exit::Usage, message: Msg::NoTerminal.text(lang) })?;
+            .map_err(|_| Failure::new(Exit::Usage, Msg::NoTerminal.text(lang)))?;
         eprintln!("{}", Msg::Unlocking.text(lang));
         match envelope.open(&Password::new(typed)) {
             Err(EnvelopeError::WrongPassword) if attempt < PASSWORD_ATTEMPTS => {
@@ -164,10 +255,10 @@ fn unlock(envelope: &Envelope, from_stdin: bool, lang: Lang) -> Result<Payload, 
                 eprintln!("{}", Msg::WrongPassword { attempts_left }.text(lang));
             }
             Err(EnvelopeError::WrongPassword) => {
-                return Err(Failure {
-                    exit: Exit::WrongPassword,
-                    message: Msg::TooManyAttempts.text(lang),
-                })
+                return Err(Failure::new(
+                    Exit::WrongPassword,
+                    Msg::TooManyAttempts.text(lang),
+                ))
             }
             other => return other.map_err(|e| envelope_failure(&e, lang)),
         }

@@ -24,16 +24,58 @@ pub enum Msg<'a> {
     Title,
     UnpackedStub,
     PasswordPrompt,
-    WrongPassword { attempts_left: u32 },
+    WrongPassword {
+        attempts_left: u32,
+    },
     TooManyAttempts,
     WrongPasswordOnce,
     NoTerminal,
-    Damaged { detail: &'a str },
+    Damaged {
+        detail: &'a str,
+    },
     NewerVersion,
-    Expired { at: DateTime<Utc> },
+    Expired {
+        at: DateTime<Utc>,
+    },
     Unlocking,
-    Details { file: &'a str, size: u64, from: &'a str, note: Option<&'a str>, until: DateTime<Utc> },
-    DownloadUnavailable,
+    Details {
+        file: &'a str,
+        size: u64,
+        from: &'a str,
+        note: Option<&'a str>,
+        until: DateTime<Utc>,
+    },
+    Downloading {
+        dir: &'a str,
+    },
+    Saved {
+        path: &'a str,
+    },
+    AlreadyThere {
+        path: &'a str,
+    },
+    Revoked,
+    TransferGone,
+    RoleProblem,
+    NoNetwork,
+    TlsRefused,
+    ServerFailing,
+    Integrity,
+    DiskFull {
+        needed: u64,
+        available: u64,
+        dir: &'a str,
+    },
+    FileTooLarge {
+        dir: &'a str,
+    },
+    CannotWrite {
+        path: &'a str,
+    },
+    Busy,
+    Interrupted,
+    Unexpected,
+    PressEnter,
 }
 
 impl Msg<'_> {
@@ -51,7 +93,9 @@ impl Msg<'_> {
             (Msg::PasswordPrompt, Ja) => "パスワード".into(),
             (Msg::PasswordPrompt, En) => "Password".into(),
             (Msg::WrongPassword { attempts_left }, Ja) => {
-                format!("パスワードが違います。もう一度入力してください（あと {attempts_left} 回）。")
+                format!(
+                    "パスワードが違います。もう一度入力してください（あと {attempts_left} 回）。"
+                )
             }
             (Msg::WrongPassword { attempts_left }, En) => {
                 format!("The password is wrong. Please try again ({attempts_left} attempts left).")
@@ -73,9 +117,9 @@ impl Msg<'_> {
             (Msg::Damaged { detail }, Ja) => format!(
                 "このプログラムは壊れています（{detail}）。送信者にもう一度送ってもらってください。"
             ),
-            (Msg::Damaged { detail }, En) => format!(
-                "This program is damaged ({detail}). Ask the sender to send it again."
-            ),
+            (Msg::Damaged { detail }, En) => {
+                format!("This program is damaged ({detail}). Ask the sender to send it again.")
+            }
             (Msg::NewerVersion, Ja) => "このプログラムは新しい形式で作られています。\
                 送信者に最新の certdrop で作り直してもらってください。"
                 .into(),
@@ -92,15 +136,128 @@ impl Msg<'_> {
             ),
             (Msg::Unlocking, Ja) => "確認しています…".into(),
             (Msg::Unlocking, En) => "Checking the password…".into(),
-            (Msg::Details { file, size, from, note, until }, lang) => {
-                details(lang, file, *size, from, *note, *until)
+            (
+                Msg::Details {
+                    file,
+                    size,
+                    from,
+                    note,
+                    until,
+                },
+                lang,
+            ) => details(lang, file, *size, from, *note, *until),
+            (Msg::Downloading { dir }, Ja) => format!("{dir} に保存します。"),
+            (Msg::Downloading { dir }, En) => format!("Saving to {dir}"),
+            (Msg::Saved { path }, Ja) => {
+                format!("完了しました。ファイルは確認済みで、ここに保存されています:\n  {path}")
             }
-            (Msg::DownloadUnavailable, Ja) => "この版の受信プログラムはまだダウンロードできません。\
-                --show で内容を確認できます。"
+            (Msg::Saved { path }, En) => {
+                format!("Done. The file is verified and saved here:\n  {path}")
+            }
+            (Msg::AlreadyThere { path }, Ja) => {
+                format!("このファイルは受け取り済みです（内容も確認済み）:\n  {path}")
+            }
+            (Msg::AlreadyThere { path }, En) => {
+                format!("You already have this file (its content is verified):\n  {path}")
+            }
+            (Msg::Revoked, Ja) => {
+                "この転送は送信者によって取り消されたか、利用が許可されていません。\
+                送信者に確認してください。"
+                    .into()
+            }
+            (Msg::Revoked, En) => "The sender has cancelled this transfer, or it is not allowed. \
+                Please check with the sender."
                 .into(),
-            (Msg::DownloadUnavailable, En) => "This receiver build cannot download yet; \
-                --show displays the transfer."
+            (Msg::TransferGone, Ja) => "この転送はもうサーバーにありません。\
+                送信者にもう一度送ってもらってください。"
                 .into(),
+            (Msg::TransferGone, En) => "This transfer is no longer on the server. \
+                Ask the sender to send the file again."
+                .into(),
+            (Msg::RoleProblem, Ja) => {
+                "サーバー側の設定に問題があり、ファイルにアクセスできません。\
+                送信者（または送信者の IT 担当）に連絡してください。"
+                    .into()
+            }
+            (Msg::RoleProblem, En) => "The server is not set up to give access to this file. \
+                Please tell the sender (or their IT department)."
+                .into(),
+            (Msg::NoNetwork, Ja) => {
+                "サーバーに接続できません。インターネット接続（プロキシの設定）を\
+                確認してから、もう一度このプログラムを実行してください。途中から再開します。"
+                    .into()
+            }
+            (Msg::NoNetwork, En) => "Could not reach the server. Check the internet connection \
+                (and any proxy), then run this program again: the download will resume."
+                .into(),
+            (Msg::TlsRefused, Ja) => "安全な接続が確立できませんでした。転送が取り消されたか、\
+                ネットワークが通信を妨げています。送信者に確認してください。"
+                .into(),
+            (Msg::TlsRefused, En) => "A secure connection could not be made. The transfer may \
+                have been cancelled, or the network is blocking it. Please check with the sender."
+                .into(),
+            (Msg::ServerFailing, Ja) => "サーバーが応答しなくなりました。しばらくしてから\
+                もう一度実行してください。途中から再開します。"
+                .into(),
+            (Msg::ServerFailing, En) => "The server kept failing. Try again later: the \
+                download will resume where it stopped."
+                .into(),
+            (Msg::Integrity, Ja) => "受け取ったファイルが送信者のものと一致しませんでした。\
+                送信者にもう一度送ってもらってください。"
+                .into(),
+            (Msg::Integrity, En) => "The received file does not match the sender's file. \
+                Ask the sender to send it again."
+                .into(),
+            (
+                Msg::DiskFull {
+                    needed,
+                    available,
+                    dir,
+                },
+                Ja,
+            ) => format!(
+                "{dir} の空き容量が足りません（必要 {}、空き {}）。空きを作ってから\
+                もう一度実行すると、途中から再開します。",
+                short_size(*needed),
+                short_size(*available)
+            ),
+            (
+                Msg::DiskFull {
+                    needed,
+                    available,
+                    dir,
+                },
+                En,
+            ) => format!(
+                "Not enough free space in {dir} ({} needed, {} free). Free some space and run \
+                this program again: the download will resume.",
+                short_size(*needed),
+                short_size(*available)
+            ),
+            (Msg::FileTooLarge { dir }, Ja) => format!(
+                "{dir} のドライブ（FAT32 など）はこの大きさのファイルを保存できません。\
+                --out で別の保存先（NTFS のドライブなど）を指定してください。"
+            ),
+            (Msg::FileTooLarge { dir }, En) => format!(
+                "The drive of {dir} (FAT32, for example) cannot hold a file this large. \
+                Choose another folder with --out (an NTFS drive, for example)."
+            ),
+            (Msg::CannotWrite { path }, Ja) => format!(
+                "{path} に書き込めません。保存先を --out で変えるか、権限を確認してください。"
+            ),
+            (Msg::CannotWrite { path }, En) => format!(
+                "Cannot write {path}. Choose another folder with --out, or check its permissions."
+            ),
+            (Msg::Busy, Ja) => "このファイルは別のウィンドウで受け取り中です。".into(),
+            (Msg::Busy, En) => "This file is already being received in another window.".into(),
+            (Msg::Interrupted, Ja) => "中断しました。もう一度実行すると途中から再開します。".into(),
+            (Msg::Interrupted, En) => {
+                "Stopped. Run this program again to resume the download.".into()
+            }
+            (Msg::Unexpected, Ja) => "予期しないエラーが発生しました。".into(),
+            (Msg::Unexpected, En) => "Something unexpected went wrong.".into(),
+            (Msg::PressEnter, Ja) => "Enter キーを押すと閉じます。".into(),
+            (Msg::PressEnter, En) => "Press Enter to close this window.".into(),
         }
     }
 }
@@ -134,7 +291,9 @@ fn details(
 
 /// Columns a label takes in a terminal: CJK characters take two.
 fn display_width(text: &str) -> usize {
-    text.chars().map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 }).sum()
+    text.chars()
+        .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+        .sum()
 }
 
 /// `2.79 GiB (3,000,000,000 bytes)`.
@@ -149,7 +308,7 @@ pub fn human_size(bytes: u64) -> String {
     let digits = bytes.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -160,9 +319,17 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// `1.25 GiB`, without the exact byte count.
+pub fn short_size(bytes: u64) -> String {
+    let full = human_size(bytes);
+    full.split(" (").next().unwrap_or(&full).to_owned()
+}
+
 /// The time in the recipient's own time zone, with its offset so that it is never ambiguous.
 pub fn local_time(at: DateTime<Utc>) -> String {
-    at.with_timezone(&Local).format("%Y-%m-%d %H:%M (UTC%:z)").to_string()
+    at.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M (UTC%:z)")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -187,6 +354,16 @@ mod tests {
             Msg::Damaged { detail: "x" },
             Msg::NewerVersion,
             Msg::Expired { at },
+            Msg::Revoked,
+            Msg::TransferGone,
+            Msg::NoNetwork,
+            Msg::Integrity,
+            Msg::DiskFull {
+                needed: 1,
+                available: 0,
+                dir: "D",
+            },
+            Msg::Saved { path: "P" },
         ];
         for msg in messages {
             let (ja, en) = (msg.text(Lang::Ja), msg.text(Lang::En));

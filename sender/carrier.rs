@@ -31,7 +31,10 @@ pub fn carrier_certificate(envelope: &[u8]) -> Result<Vec<u8>> {
         .context("loading the carrier certificate's key")?;
 
     let tbs = tbs_certificate(key.public_key().as_ref(), envelope)?;
-    let signature = key.sign(&rng, &tbs).ok().context("signing the carrier certificate")?;
+    let signature = key
+        .sign(&rng, &tbs)
+        .ok()
+        .context("signing the carrier certificate")?;
 
     let mut certificate = tbs;
     certificate.extend(signature_algorithm());
@@ -56,7 +59,10 @@ fn tbs_certificate(public_key: &[u8], envelope: &[u8]) -> Result<Vec<u8>> {
     spki.extend(bit_string(public_key));
 
     let mut extension = der::tlv(tag::OID, carrier_oid());
-    extension.extend(der::tlv(tag::OCTET_STRING, &carrier_extension_value(envelope)));
+    extension.extend(der::tlv(
+        tag::OCTET_STRING,
+        &carrier_extension_value(envelope),
+    ));
     let extensions = der::tlv(tag::SEQUENCE, &der::tlv(tag::SEQUENCE, &extension));
 
     let mut tbs = der::tlv(tag::CONTEXT_0, &der::tlv(tag::INTEGER, &[2])); // v3
@@ -103,12 +109,18 @@ mod tests {
         let path = dir.path().join("carrier.der");
         std::fs::write(&path, &cert).unwrap();
         let output = std::process::Command::new("openssl")
-            .args(["x509", "-inform", "DER", "-noout", "-subject", "-enddate", "-in"])
+            .args([
+                "x509", "-inform", "DER", "-noout", "-subject", "-enddate", "-in",
+            ])
             .arg(&path)
             .output()
             .expect("openssl is installed");
         let text = String::from_utf8_lossy(&output.stdout);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(text.contains("certdrop envelope carrier"), "{text}");
         assert!(text.contains("Jan  2 00:00:00 2000 GMT"), "{text}");
     }

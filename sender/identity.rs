@@ -50,7 +50,10 @@ pub fn pkcs12_from_pem(cert_pem: &str, key_pem: &str) -> Result<Pkcs12Identity> 
         .mac_algorithm(MacAlgorithm::HmacSha1)
         .write()
         .context("writing the PKCS#12 identity")?;
-    Ok(Pkcs12Identity { der: SecretBytes::new(der), password })
+    Ok(Pkcs12Identity {
+        der: SecretBytes::new(der),
+        password,
+    })
 }
 
 fn single_pem(text: &str, label: &str) -> Result<Vec<u8>> {
@@ -65,7 +68,10 @@ fn single_pem(text: &str, label: &str) -> Result<Vec<u8>> {
 /// The private key as unencrypted PKCS#8 DER.
 fn private_key_pkcs8(key_pem: &str) -> Result<SecretBytes> {
     let blocks = pem::parse_many(key_pem).context("the private key file is not PEM")?;
-    let Some(block) = blocks.into_iter().find(|b| b.tag().ends_with("PRIVATE KEY")) else {
+    let Some(block) = blocks
+        .into_iter()
+        .find(|b| b.tag().ends_with("PRIVATE KEY"))
+    else {
         bail!("the key file holds no `-----BEGIN ... PRIVATE KEY-----` block");
     };
     let label = block.tag().to_owned();
@@ -122,6 +128,9 @@ fn random_pkcs12_password() -> Password {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::getrandom(bytes.as_mut()).expect("the operating system provides random numbers");
     // 256 is a multiple of 62 plus 8: the bias is negligible next to 190 bits.
-    let text: String = bytes.iter().map(|b| ALPHABET[*b as usize % 62] as char).collect();
+    let text: String = bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % 62] as char)
+        .collect();
     Password::new(text)
 }

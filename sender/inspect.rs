@@ -8,10 +8,10 @@ use crate::{password, InspectArgs};
 
 pub fn run(args: &InspectArgs) -> Result<()> {
     let path = &args.program;
-    let mut source = FileSource::open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let found = container::inspect(&mut source)
-        .with_context(|| format!("examining {}", path.display()))?;
+    let mut source =
+        FileSource::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let found =
+        container::inspect(&mut source).with_context(|| format!("examining {}", path.display()))?;
 
     println!("program:    {}", path.display());
     println!("format:     {}", found.format);

@@ -17,8 +17,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "certdrop", version, about = "Send one large file from your own S3 bucket as a \
-    single program the recipient double-clicks")]
+#[command(
+    name = "certdrop",
+    version,
+    about = "Send one large file from your own S3 bucket as a \
+    single program the recipient double-clicks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -26,12 +26,19 @@ pub fn run(args: &PackArgs) -> Result<()> {
         None => KdfParams::DEFAULT,
     };
     if args.out.exists() && !args.force {
-        bail!("{} already exists; choose another --out or add --force", args.out.display());
+        bail!(
+            "{} already exists; choose another --out or add --force",
+            args.out.display()
+        );
     }
 
     let identity = pkcs12_from_pem(&cert_pem, &key_pem)
         .with_context(|| format!("in {} and {}", args.cert.display(), args.key.display()))?;
-    let payload = Payload { info, pkcs12: identity.der, pkcs12_password: identity.password };
+    let payload = Payload {
+        info,
+        pkcs12: identity.der,
+        pkcs12_password: identity.password,
+    };
     let password = password::new_password(args.password_stdin)?;
     let program = pack_program(&stub, &payload, &password, kdf)
         .with_context(|| format!("packing into the stub {}", args.stub.display()))?;

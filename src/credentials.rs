@@ -12,11 +12,13 @@ use tokio::sync::Mutex;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::envelope::Payload;
+use crate::key_cleanup::{self, KeyCleanup};
 use crate::net::{self, NetError};
 use crate::sigv4::Credentials;
 use crate::transfer::Endpoint;
 
-/// Credentials this close to their expiration are replaced before use.
+/// Credentials this close to their expiration are replaced before use (or sooner, for
+/// short-lived ones: when a fifth of their lifetime is left).
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 /// Why no credentials were issued. Each case has its own advice for the recipient.
@@ -62,6 +64,8 @@ impl CredentialsError {
 pub struct CredentialsClient {
     http: reqwest::Client,
     url: String,
+    /// Removes the imported key from the system when the client is dropped.
+    _key_cleanup: KeyCleanup,
 }
 
 impl CredentialsClient {
@@ -70,22 +74,28 @@ impl CredentialsClient {
         role_alias: &str,
         payload: &Payload,
     ) -> Result<Self, CredentialsError> {
-        let identity = native_tls::Identity::from_pkcs12(
-            payload.pkcs12.expose(),
-            payload.pkcs12_password.expose(),
-        )
-        .map_err(|e| CredentialsError::Identity(e.to_string()))?;
+        let (identity, key_cleanup) =
+            key_cleanup::import_identity(payload).map_err(CredentialsError::Identity)?;
         let anchors = payload.info.trust_anchor_pem.as_deref();
         let http = net::client(Some(identity), anchors, 2)
             .map_err(|e| CredentialsError::Identity(e.to_string()))?;
         let url = format!("{endpoint}/role-aliases/{role_alias}/credentials");
-        Ok(CredentialsClient { http, url })
+        Ok(CredentialsClient {
+            http,
+            url,
+            _key_cleanup: key_cleanup,
+        })
     }
 
     /// One request, no retries: the caller decides whether to try again.
     pub async fn fetch(&self) -> Result<Credentials, CredentialsError> {
         tracing::debug!(url = %self.url, "asking for temporary credentials");
-        let response = self.http.get(&self.url).send().await.map_err(request_error)?;
+        let response = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .map_err(request_error)?;
         let status = response.status().as_u16();
         let error_type = response
             .headers()
@@ -151,31 +161,38 @@ fn parse_credentials(body: &[u8]) -> Result<Credentials, CredentialsError> {
     let expiration = DateTime::parse_from_rfc3339(&fields.expiration)
         .map_err(|_| CredentialsError::BadResponse("the expiration is not an RFC 3339 time"))?
         .with_timezone(&Utc);
-    Ok(Credentials::new(fields.access_key_id.clone(), fields.secret_access_key.clone())
-        .with_session_token(fields.session_token.clone())
-        .with_expiration(expiration))
+    Ok(Credentials::new(
+        fields.access_key_id.clone(),
+        fields.secret_access_key.clone(),
+    )
+    .with_session_token(fields.session_token.clone())
+    .with_expiration(expiration))
 }
 
 /// The credentials in use, replaced before they expire or when AWS says they have.
 pub struct CredentialsCache {
     client: CredentialsClient,
-    current: Mutex<Option<Credentials>>,
+    /// The credentials in use and when they were received.
+    current: Mutex<Option<(Credentials, DateTime<Utc>)>>,
 }
 
 impl CredentialsCache {
     pub fn new(client: CredentialsClient) -> Self {
-        CredentialsCache { client, current: Mutex::new(None) }
+        CredentialsCache {
+            client,
+            current: Mutex::new(None),
+        }
     }
 
     /// Valid credentials, fetched again when the current ones are close to expiring.
     pub async fn get(&self) -> Result<Credentials, CredentialsError> {
         let mut current = self.current.lock().await;
-        if let Some(credentials) = current.as_ref().filter(|c| !expires_soon(c)) {
+        if let Some((credentials, _)) = current.as_ref().filter(|(c, at)| !expires_soon(c, *at)) {
             return Ok(credentials.clone());
         }
         let fresh = self.client.fetch().await?;
         tracing::debug!(expiration = ?fresh.expiration(), "received temporary credentials");
-        *current = Some(fresh.clone());
+        *current = Some((fresh.clone(), Utc::now()));
         Ok(fresh)
     }
 
@@ -183,15 +200,23 @@ impl CredentialsCache {
     /// another request are kept.
     pub async fn invalidate(&self, used: &Credentials) {
         let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|c| c.access_key_id() == used.access_key_id()) {
+        if current
+            .as_ref()
+            .is_some_and(|(c, _)| c.access_key_id() == used.access_key_id())
+        {
             *current = None;
         }
     }
 }
 
-fn expires_soon(credentials: &Credentials) -> bool {
+/// Whether credentials received at `received` should be replaced now.
+fn expires_soon(credentials: &Credentials, received: DateTime<Utc>) -> bool {
+    let Some(expiration) = credentials.expiration() else {
+        return false;
+    };
     let margin = chrono::Duration::from_std(REFRESH_MARGIN).expect("five minutes fits");
-    credentials.expiration().is_some_and(|at| at - margin <= Utc::now())
+    let margin = margin.min((expiration - received) / 5);
+    expiration - margin <= Utc::now()
 }
 
 #[cfg(test)]
@@ -205,35 +230,59 @@ mod tests {
         let credentials = parse_credentials(body).unwrap();
         assert_eq!(credentials.access_key_id(), "ASIAEXAMPLE");
         assert_eq!(credentials.session_token(), Some("t0ken"));
-        assert_eq!(credentials.expiration().unwrap().to_rfc3339(), "2026-12-03T20:00:00+00:00");
+        assert_eq!(
+            credentials.expiration().unwrap().to_rfc3339(),
+            "2026-12-03T20:00:00+00:00"
+        );
         let shown = format!("{credentials:?}");
-        assert!(!shown.contains("s3cr3t") && !shown.contains("t0ken"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0ken"),
+            "{shown}"
+        );
     }
 
     #[test]
     fn malformed_answers_are_errors_not_panics() {
         for body in [&b""[..], b"{}", b"{\"credentials\":{}}", b"\xff\xfe"] {
-            assert!(matches!(parse_credentials(body), Err(CredentialsError::BadResponse(_))));
+            assert!(matches!(
+                parse_credentials(body),
+                Err(CredentialsError::BadResponse(_))
+            ));
         }
     }
 
     #[test]
     fn status_codes_map_to_what_the_recipient_can_do() {
         let kind = || "X".to_owned();
-        assert!(matches!(status_error(403, kind()), CredentialsError::Forbidden(_)));
-        assert!(matches!(status_error(404, kind()), CredentialsError::NotFound(_)));
-        assert!(matches!(status_error(400, kind()), CredentialsError::RoleNotAssumable(400, _)));
+        assert!(matches!(
+            status_error(403, kind()),
+            CredentialsError::Forbidden(_)
+        ));
+        assert!(matches!(
+            status_error(404, kind()),
+            CredentialsError::NotFound(_)
+        ));
+        assert!(matches!(
+            status_error(400, kind()),
+            CredentialsError::RoleNotAssumable(400, _)
+        ));
         assert!(status_error(503, kind()).is_transient());
         assert!(!status_error(403, kind()).is_transient());
     }
 
     #[test]
     fn credentials_close_to_expiry_are_refreshed() {
-        let soon = Credentials::new("a", "b").with_expiration(Utc::now());
-        let later = Credentials::new("a", "b")
-            .with_expiration(Utc::now() + chrono::Duration::minutes(30));
-        assert!(expires_soon(&soon));
-        assert!(!expires_soon(&later));
-        assert!(!expires_soon(&Credentials::new("a", "b")));
+        let now = Utc::now();
+        let minutes = chrono::Duration::minutes;
+        let expiring = |m| Credentials::new("a", "b").with_expiration(now + minutes(m));
+        // An hour's credentials are replaced five minutes before they expire.
+        assert!(!expires_soon(&expiring(6), now - minutes(54)));
+        assert!(expires_soon(&expiring(4), now - minutes(56)));
+        // A minute's credentials are used for most of their minute, not refetched each time.
+        let short = Credentials::new("a", "b").with_expiration(now + chrono::Duration::seconds(50));
+        assert!(!expires_soon(&short, now - chrono::Duration::seconds(10)));
+        let short = Credentials::new("a", "b").with_expiration(now + chrono::Duration::seconds(5));
+        assert!(expires_soon(&short, now - chrono::Duration::seconds(55)));
+        assert!(!expires_soon(&Credentials::new("a", "b"), now));
     }
 }

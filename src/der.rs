@@ -74,7 +74,10 @@ impl<'a> Tlv<'a> {
     pub fn expect(input: &'a [u8], tag: u8) -> Result<(Tlv<'a>, &'a [u8]), DerError> {
         let (tlv, rest) = Tlv::read(input)?;
         if tlv.tag != tag {
-            return Err(DerError::UnexpectedTag { expected: tag, found: tlv.tag });
+            return Err(DerError::UnexpectedTag {
+                expected: tag,
+                found: tlv.tag,
+            });
         }
         Ok((tlv, rest))
     }
@@ -133,7 +136,10 @@ pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
 
 /// The content octets of an object identifier given its arcs (at least two).
 pub fn oid_content(arcs: &[u128]) -> Vec<u8> {
-    assert!(arcs.len() >= 2 && arcs[0] <= 2, "an OID has at least two arcs and starts 0, 1 or 2");
+    assert!(
+        arcs.len() >= 2 && arcs[0] <= 2,
+        "an OID has at least two arcs and starts 0, 1 or 2"
+    );
     let mut out = Vec::new();
     let first = arcs[0] * 40 + arcs[1];
     for arc in std::iter::once(first).chain(arcs[2..].iter().copied()) {
@@ -158,17 +164,32 @@ mod tests {
             let content = vec![7u8; len];
             let bytes = tlv(tag::OCTET_STRING, &content);
             let (read, rest) = Tlv::read(&bytes).unwrap();
-            assert_eq!((read.tag, read.content.len(), rest.len()), (tag::OCTET_STRING, len, 0));
+            assert_eq!(
+                (read.tag, read.content.len(), rest.len()),
+                (tag::OCTET_STRING, len, 0)
+            );
             assert_eq!(read.raw, &bytes[..]);
         }
     }
 
     #[test]
     fn non_der_lengths_are_refused() {
-        assert_eq!(Tlv::read(&[0x30, 0x80, 0, 0]), Err(DerError::IndefiniteLength));
-        assert_eq!(Tlv::read(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]), Err(DerError::BadLength));
-        assert_eq!(Tlv::read(&[0x04, 0x82, 0x00, 0x90]), Err(DerError::BadLength));
-        assert_eq!(Tlv::read(&[0x04, 0x85, 1, 1, 1, 1, 1]), Err(DerError::BadLength));
+        assert_eq!(
+            Tlv::read(&[0x30, 0x80, 0, 0]),
+            Err(DerError::IndefiniteLength)
+        );
+        assert_eq!(
+            Tlv::read(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            Tlv::read(&[0x04, 0x82, 0x00, 0x90]),
+            Err(DerError::BadLength)
+        );
+        assert_eq!(
+            Tlv::read(&[0x04, 0x85, 1, 1, 1, 1, 1]),
+            Err(DerError::BadLength)
+        );
         assert_eq!(Tlv::read(&[0x04, 0x03, 1]), Err(DerError::Truncated));
         assert_eq!(Tlv::read(&[0x1F, 0x01, 0x00]), Err(DerError::HighTag));
         assert_eq!(Tlv::read(&[]), Err(DerError::Truncated));

@@ -66,7 +66,11 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// The writer's default: about a second on a current laptop, 256 MiB of memory.
-    pub const DEFAULT: KdfParams = KdfParams { memory_kib: 256 * 1024, passes: 3, lanes: 1 };
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 256 * 1024,
+        passes: 3,
+        lanes: 1,
+    };
     /// The smallest memory cost `certdrop pack --kdf-memory-mib` accepts.
     pub const MIN_MEMORY_MIB: u32 = 8;
     /// The largest memory cost a reader accepts.
@@ -74,7 +78,10 @@ impl KdfParams {
 
     /// The default passes and lanes with a lower memory cost, for tests.
     pub fn with_memory_mib(mib: u32) -> Result<Self, EnvelopeError> {
-        let params = KdfParams { memory_kib: mib.saturating_mul(1024), ..Self::DEFAULT };
+        let params = KdfParams {
+            memory_kib: mib.saturating_mul(1024),
+            ..Self::DEFAULT
+        };
         params.check()?;
         Ok(params)
     }
@@ -85,7 +92,10 @@ impl KdfParams {
         let min_kib = Self::MIN_MEMORY_MIB * 1024;
         let max_kib = Self::MAX_MEMORY_MIB * 1024;
         if !(min_kib..=max_kib).contains(&self.memory_kib) {
-            return refuse(format!("memory {} KiB (allowed: 8 MiB to 1 GiB)", self.memory_kib));
+            return refuse(format!(
+                "memory {} KiB (allowed: 8 MiB to 1 GiB)",
+                self.memory_kib
+            ));
         }
         if !(1..=16).contains(&self.passes) {
             return refuse(format!("{} passes (allowed: 1 to 16)", self.passes));
@@ -130,7 +140,11 @@ impl EnvelopeHeader {
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         let header = EnvelopeHeader {
             version: u16::from_le_bytes([bytes[8], bytes[9]]),
-            kdf: KdfParams { memory_kib: u32_at(12), passes: u32_at(16), lanes: u32_at(20) },
+            kdf: KdfParams {
+                memory_kib: u32_at(12),
+                passes: u32_at(16),
+                lanes: u32_at(20),
+            },
             salt: bytes[24..40].try_into().expect("16 bytes"),
             nonce: bytes[40..64].try_into().expect("24 bytes"),
             key_check: bytes[64..80].try_into().expect("16 bytes"),
@@ -152,7 +166,9 @@ impl Envelope {
     pub fn read(bytes: &[u8]) -> Result<Self, EnvelopeError> {
         // Identify the format and its version before trusting any length.
         if bytes.len() < 10 {
-            return Err(EnvelopeError::Truncated("shorter than its magic and version"));
+            return Err(EnvelopeError::Truncated(
+                "shorter than its magic and version",
+            ));
         }
         if bytes[0..8] != MAGIC {
             return Err(EnvelopeError::NotAnEnvelope);
@@ -188,9 +204,14 @@ impl Envelope {
         header.kdf.check()?;
         let sealed_len = header.sealed_len as usize;
         if !(TAG_LEN..=MAX_SEALED_LEN).contains(&sealed_len) {
-            return Err(EnvelopeError::Damaged("its sealed payload has an impossible size"));
+            return Err(EnvelopeError::Damaged(
+                "its sealed payload has an impossible size",
+            ));
         }
-        Ok(Envelope { sealed: body[HEADER_LEN..].to_vec(), header })
+        Ok(Envelope {
+            sealed: body[HEADER_LEN..].to_vec(),
+            header,
+        })
     }
 
     /// The exact bytes [`Envelope::read`] accepts.
@@ -215,7 +236,10 @@ impl Envelope {
         let plaintext = cipher
             .decrypt(
                 XNonce::from_slice(&self.header.nonce),
-                AeadInput { msg: &self.sealed, aad: &aad },
+                AeadInput {
+                    msg: &self.sealed,
+                    aad: &aad,
+                },
             )
             .map(Zeroizing::new)
             .map_err(|_| EnvelopeError::AuthenticationFailed)?;
@@ -251,7 +275,13 @@ pub fn seal(
     };
     let cipher = XChaCha20Poly1305::new_from_slice(&okm[..32]).expect("the key is 32 bytes");
     let sealed = cipher
-        .encrypt(XNonce::from_slice(&nonce), AeadInput { msg: &plaintext, aad: &header.to_bytes() })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            AeadInput {
+                msg: &plaintext,
+                aad: &header.to_bytes(),
+            },
+        )
         .expect("XChaCha20-Poly1305 encrypts any payload under 256 GiB");
     Ok(Envelope { header, sealed })
 }

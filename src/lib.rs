@@ -7,12 +7,19 @@
 #![forbid(unsafe_code)]
 
 pub mod container;
-pub mod der;
-pub mod envelope;
-pub mod secret;
-pub mod transfer;
-pub mod sigv4;
 pub mod credentials;
+pub mod der;
+pub mod download;
+pub mod envelope;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod key_cleanup;
 pub mod net;
+pub mod receipt;
 pub mod s3;
 pub mod safe_name;
+pub mod secret;
+pub mod sigv4;
+#[cfg(feature = "standins")]
+pub mod standins;
+pub mod transfer;

@@ -49,7 +49,9 @@ fn pem_certificates(bundle: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut rest = bundle;
     while let Some(start) = rest.find(BEGIN) {
-        let Some(len) = rest[start..].find(END) else { break };
+        let Some(len) = rest[start..].find(END) else {
+            break;
+        };
         let end = start + len + END.len();
         blocks.push(rest[start..end].to_owned());
         rest = &rest[end..];
@@ -89,11 +91,17 @@ impl NetError {
         } else {
             NetErrorKind::Interrupted
         };
-        NetError { kind, detail: describe(&error) }
+        NetError {
+            kind,
+            detail: describe(&error),
+        }
     }
 
     fn setup(detail: String) -> Self {
-        NetError { kind: NetErrorKind::Setup, detail }
+        NetError {
+            kind: NetErrorKind::Setup,
+            detail,
+        }
     }
 
     pub fn kind(&self) -> NetErrorKind {
@@ -154,7 +162,10 @@ mod tests {
     fn pem_bundles_split_into_certificates() {
         let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
         let bundle = format!("junk\n{one}\n\n{one}\ntrailing");
-        assert_eq!(pem_certificates(&bundle), vec![one.to_owned(), one.to_owned()]);
+        assert_eq!(
+            pem_certificates(&bundle),
+            vec![one.to_owned(), one.to_owned()]
+        );
         assert!(pem_certificates("no pem here").is_empty());
     }
 }

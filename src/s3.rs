@@ -70,7 +70,20 @@ impl S3ErrorKind {
 
 impl S3Error {
     fn new(kind: S3ErrorKind, message: impl Into<String>) -> Self {
-        S3Error { kind, message: message.into() }
+        S3Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// An answer whose body does not fit the request.
+    pub fn bad_response(what: &str) -> Self {
+        S3Error::new(S3ErrorKind::BadResponse, what)
+    }
+
+    /// A request that got no (complete) answer.
+    pub fn network(error: NetError) -> Self {
+        S3Error::new(S3ErrorKind::Network(error.kind()), error.to_string())
     }
 }
 
@@ -90,9 +103,10 @@ impl S3Object {
     pub fn new(http: reqwest::Client, info: &TransferInfo, key: &str) -> Result<Self, S3Error> {
         let (base, bucket_in_path) = match &info.s3_endpoint {
             Some(url) => (parse_endpoint(url)?, true),
-            None if info.bucket.contains('.') => {
-                (aws_endpoint(format!("s3.{}.amazonaws.com", info.region)), true)
-            }
+            None if info.bucket.contains('.') => (
+                aws_endpoint(format!("s3.{}.amazonaws.com", info.region)),
+                true,
+            ),
             None => {
                 let host = format!("{}.s3.{}.amazonaws.com", info.bucket, info.region);
                 (aws_endpoint(host), false)
@@ -117,7 +131,9 @@ impl S3Object {
     /// Another object in the same bucket, sharing the connections and the clock correction.
     pub fn sibling(&self, info: &TransferInfo, key: &str) -> Result<Self, S3Error> {
         let sibling = S3Object::new(self.http.clone(), info, key)?;
-        sibling.clock_offset.store(self.clock_offset.load(Ordering::Relaxed), Ordering::Relaxed);
+        sibling
+            .clock_offset
+            .store(self.clock_offset.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(sibling)
     }
 
@@ -127,7 +143,9 @@ impl S3Object {
 
     /// Size and ETag.
     pub async fn head(&self, credentials: &Credentials) -> Result<ObjectHead, S3Error> {
-        let response = self.send("HEAD", &[], PayloadHash::EmptyBody, None, credentials).await?;
+        let response = self
+            .send("HEAD", &[], PayloadHash::EmptyBody, None, credentials)
+            .await?;
         let headers = response.headers();
         let size = headers
             .get(reqwest::header::CONTENT_LENGTH)
@@ -152,8 +170,15 @@ impl S3Object {
     ) -> Result<reqwest::Response, S3Error> {
         let range = format!("bytes={start}-{}", end - 1);
         let headers = [("range", range.as_str()), ("if-match", etag)];
-        let response =
-            self.send("GET", &headers, PayloadHash::UnsignedPayload, None, credentials).await?;
+        let response = self
+            .send(
+                "GET",
+                &headers,
+                PayloadHash::UnsignedPayload,
+                None,
+                credentials,
+            )
+            .await?;
         check_content_range(&response, start, end)?;
         Ok(response)
     }
@@ -167,7 +192,8 @@ impl S3Object {
     ) -> Result<(), S3Error> {
         let payload = PayloadHash::sha256_of(&body);
         let headers = [("content-type", content_type)];
-        self.send("PUT", &headers, payload, Some(body), credentials).await?;
+        self.send("PUT", &headers, payload, Some(body), credentials)
+            .await?;
         Ok(())
     }
 
@@ -238,12 +264,22 @@ impl S3Object {
         if kind == S3ErrorKind::ClockSkew {
             if let Some(server) = date {
                 let offset = (server.with_timezone(&Utc) - Utc::now()).num_seconds();
-                tracing::warn!(offset, "our clock is off; correcting it from the server's Date");
+                tracing::warn!(
+                    offset,
+                    "our clock is off; correcting it from the server's Date"
+                );
                 self.clock_offset.store(offset, Ordering::Relaxed);
             }
         }
-        let code = if code.is_empty() { "no error code".to_owned() } else { code };
-        S3Error::new(kind, format!("S3 answered {status} ({code}) for {}", self.url()))
+        let code = if code.is_empty() {
+            "no error code".to_owned()
+        } else {
+            code
+        };
+        S3Error::new(
+            kind,
+            format!("S3 answered {status} ({code}) for {}", self.url()),
+        )
     }
 }
 
@@ -273,7 +309,9 @@ fn xml_element(body: &str, name: &str) -> Option<String> {
 fn check_content_range(response: &reqwest::Response, start: u64, end: u64) -> Result<(), S3Error> {
     let bad = |what: &str| S3Error::new(S3ErrorKind::BadResponse, what.to_owned());
     if response.status().as_u16() != 206 {
-        return Err(bad("S3 did not answer the range request with 206 Partial Content"));
+        return Err(bad(
+            "S3 did not answer the range request with 206 Partial Content",
+        ));
     }
     let range = response
         .headers()
@@ -283,7 +321,10 @@ fn check_content_range(response: &reqwest::Response, start: u64, end: u64) -> Re
     if !range.starts_with(&format!("bytes {start}-{}/", end - 1)) {
         return Err(bad("the answer's Content-Range is not the range asked for"));
     }
-    if response.content_length().is_some_and(|len| len != end - start) {
+    if response
+        .content_length()
+        .is_some_and(|len| len != end - start)
+    {
         return Err(bad("the answer's Content-Length does not match its range"));
     }
     Ok(())
@@ -294,7 +335,11 @@ fn parse_endpoint(url: &str) -> Result<Endpoint, S3Error> {
 }
 
 fn aws_endpoint(host: String) -> Endpoint {
-    Endpoint { tls: true, host, port: 443 }
+    Endpoint {
+        tls: true,
+        host,
+        port: 443,
+    }
 }
 
 /// The Host header as an HTTP client sends it: the port only when it is not the default.
@@ -320,7 +365,9 @@ mod tests {
 
     fn url_of(bucket: &str, endpoint: Option<&str>, key: &str) -> String {
         let http = reqwest::Client::new();
-        S3Object::new(http, &info(bucket, endpoint), key).unwrap().url()
+        S3Object::new(http, &info(bucket, endpoint), key)
+            .unwrap()
+            .url()
     }
 
     #[test]
@@ -336,8 +383,14 @@ mod tests {
             url_of("acme.example", None, "a b"),
             "https://s3.ap-northeast-1.amazonaws.com/acme.example/a%20b"
         );
-        assert_eq!(url_of("acme", Some("http://127.0.0.1:9000"), "k"), "http://127.0.0.1:9000/acme/k");
-        assert_eq!(url_of("acme", Some("https://s3.local:443"), "k"), "https://s3.local/acme/k");
+        assert_eq!(
+            url_of("acme", Some("http://127.0.0.1:9000"), "k"),
+            "http://127.0.0.1:9000/acme/k"
+        );
+        assert_eq!(
+            url_of("acme", Some("https://s3.local:443"), "k"),
+            "https://s3.local/acme/k"
+        );
     }
 
     #[test]
@@ -346,7 +399,11 @@ mod tests {
             (400, "ExpiredToken", S3ErrorKind::ExpiredToken),
             (403, "RequestTimeTooSkewed", S3ErrorKind::ClockSkew),
             (412, "PreconditionFailed", S3ErrorKind::Changed),
-            (503, "SlowDown", S3ErrorKind::Throttled { retry_after: None }),
+            (
+                503,
+                "SlowDown",
+                S3ErrorKind::Throttled { retry_after: None },
+            ),
             (403, "AccessDenied", S3ErrorKind::AccessDenied),
             (404, "NoSuchKey", S3ErrorKind::NotFound),
             (500, "InternalError", S3ErrorKind::Server),
@@ -361,7 +418,8 @@ mod tests {
 
     #[test]
     fn error_code_is_read_from_the_xml_body() {
-        let body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>x</Message></Error>";
+        let body =
+            "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>x</Message></Error>";
         assert_eq!(xml_element(body, "Code").as_deref(), Some("SlowDown"));
         assert_eq!(xml_element("not xml", "Code"), None);
     }

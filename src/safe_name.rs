@@ -12,7 +12,10 @@ pub const FALLBACK_NAME: &str = "download";
 /// A safe file name for `name`; never empty, never a path, never a reserved device name.
 pub fn safe_file_name(name: &str) -> String {
     // Only the last path component, whichever separator the sender's system used.
-    let last = name.rsplit(['/', '\\']).find(|part| !part.trim().is_empty()).unwrap_or("");
+    let last = name
+        .rsplit(['/', '\\'])
+        .find(|part| !part.trim().is_empty())
+        .unwrap_or("");
 
     // Characters Windows refuses or that disguise a name become `_`; direction overrides
     // (which can make `exe.pdf` display as `fdp.exe`) and other invisible controls vanish.
@@ -47,8 +50,10 @@ fn is_invisible_control(c: char) -> bool {
 fn avoid_device_name(name: String) -> String {
     let stem_len = name.find('.').unwrap_or(name.len());
     let stem = name[..stem_len].trim_end().to_ascii_uppercase();
-    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$")
-        || is_numbered_port(&stem);
+    let reserved = matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || is_numbered_port(&stem);
     if !reserved {
         return name;
     }
@@ -113,7 +118,10 @@ mod tests {
             ("..", FALLBACK_NAME),
             ("", FALLBACK_NAME),
             ("///", FALLBACK_NAME),
-            ("資料/見積書 2026 (最終版)+v2.zip", "見積書 2026 (最終版)+v2.zip"),
+            (
+                "資料/見積書 2026 (最終版)+v2.zip",
+                "見積書 2026 (最終版)+v2.zip",
+            ),
         ];
         for (hostile, safe) in cases {
             assert_eq!(safe_file_name(hostile), safe, "for {hostile:?}");

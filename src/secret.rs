@@ -97,13 +97,20 @@ mod tests {
             ("\n", ""),
         ];
         for (line, want) in cases {
-            assert_eq!(Password::from_line(line.into()).expose(), want, "line {line:?}");
+            assert_eq!(
+                Password::from_line(line.into()).expose(),
+                want,
+                "line {line:?}"
+            );
         }
     }
 
     #[test]
     fn password_is_read_from_the_first_line_only() {
         let mut input = std::io::Cursor::new(b"first line\nsecond\n".to_vec());
-        assert_eq!(read_password_line(&mut input).unwrap().expose(), "first line");
+        assert_eq!(
+            read_password_line(&mut input).unwrap().expose(),
+            "first line"
+        );
     }
 }

@@ -42,7 +42,10 @@ pub struct InvalidField {
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
-    InvalidField { field, reason: reason.into() }
+    InvalidField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl TransferInfo {
@@ -89,11 +92,17 @@ impl TransferInfo {
             }
         }
         if !self.receipt_prefix.ends_with('/') || self.receipt_prefix.len() > 512 {
-            return Err(invalid("receipt_prefix", "must end with `/` (at most 512 bytes)"));
+            return Err(invalid(
+                "receipt_prefix",
+                "must end with `/` (at most 512 bytes)",
+            ));
         }
         if let Some(pem) = &self.trust_anchor_pem {
             if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
-                return Err(invalid("trust_anchor_pem", "must hold PEM certificates (≤ 64 KiB)"));
+                return Err(invalid(
+                    "trust_anchor_pem",
+                    "must hold PEM certificates (≤ 64 KiB)",
+                ));
             }
         }
         Ok(())
@@ -121,7 +130,10 @@ fn check_chars(
     allowed: impl Fn(char) -> bool,
 ) -> Result<(), InvalidField> {
     if value.is_empty() || value.len() > max || !value.chars().all(allowed) {
-        return Err(invalid(field, format!("must be 1 to {max} allowed characters")));
+        return Err(invalid(
+            field,
+            format!("must be 1 to {max} allowed characters"),
+        ));
     }
     Ok(())
 }
@@ -145,7 +157,10 @@ fn check_bucket(bucket: &str) -> Result<(), InvalidField> {
         || !edges_ok(bucket.chars().next())
         || !edges_ok(bucket.chars().last())
     {
-        return Err(invalid("bucket", "must be an S3 bucket name (3 to 63 of a-z 0-9 . -)"));
+        return Err(invalid(
+            "bucket",
+            "must be an S3 bucket name (3 to 63 of a-z 0-9 . -)",
+        ));
     }
     Ok(())
 }
@@ -162,7 +177,9 @@ pub struct Endpoint {
 /// Why an endpoint URL was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
-    #[error("must start with https:// (http:// only for this computer: localhost, 127.0.0.1, [::1])")]
+    #[error(
+        "must start with https:// (http:// only for this computer: localhost, 127.0.0.1, [::1])"
+    )]
     Scheme,
     #[error("must be scheme://host[:port] with nothing after the host and port")]
     Shape,
@@ -194,9 +211,17 @@ impl Endpoint {
                     80
                 }
             }
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or(EndpointError::Port)?,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or(EndpointError::Port)?,
         };
-        let endpoint = Endpoint { tls, host: host.to_ascii_lowercase(), port };
+        let endpoint = Endpoint {
+            tls,
+            host: host.to_ascii_lowercase(),
+            port,
+        };
         if !tls && !endpoint.is_loopback() {
             return Err(EndpointError::Scheme);
         }
@@ -208,7 +233,9 @@ impl Endpoint {
         if self.host == "localhost" || self.host == "[::1]" {
             return true;
         }
-        self.host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        self.host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -218,7 +245,10 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), EndpointErro
         let (host, after) = authority.split_at(end + 1);
         match after {
             "" => (host, None),
-            _ => (host, Some(after.strip_prefix(':').ok_or(EndpointError::Shape)?)),
+            _ => (
+                host,
+                Some(after.strip_prefix(':').ok_or(EndpointError::Shape)?),
+            ),
         }
     } else {
         match authority.split_once(':') {
@@ -231,7 +261,9 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), EndpointErro
     } else {
         !host.is_empty()
             && host.len() <= 253
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
     };
     if !host_ok {
         return Err(EndpointError::Host);
@@ -275,7 +307,10 @@ pub(crate) mod tests {
         assert_eq!(info.expires_at.to_rfc3339(), "2026-12-10T00:00:00+00:00");
         let json = info.to_canonical_json();
         assert!(json.starts_with(r#"{"transfer_id":"3f1c0e7d9b","credentials_endpoint""#));
-        assert!(json.contains(r#""expires_at":"2026-12-10T00:00:00Z""#), "{json}");
+        assert!(
+            json.contains(r#""expires_at":"2026-12-10T00:00:00Z""#),
+            "{json}"
+        );
     }
 
     #[test]
@@ -291,8 +326,14 @@ pub(crate) mod tests {
         let cases = [
             ("sha256", serde_json::json!("AB".repeat(32))),
             ("bucket", serde_json::json!("-bad")),
-            ("credentials_endpoint", serde_json::json!("http://example.com")),
-            ("credentials_endpoint", serde_json::json!("https://example.com/path")),
+            (
+                "credentials_endpoint",
+                serde_json::json!("http://example.com"),
+            ),
+            (
+                "credentials_endpoint",
+                serde_json::json!("https://example.com/path"),
+            ),
             ("s3_endpoint", serde_json::json!("ftp://example.com")),
             ("transfer_id", serde_json::json!("../x")),
             ("file_name", serde_json::json!("a\u{7}b")),

@@ -43,7 +43,9 @@ impl<'a> SignedDataParts<'a> {
         let revision = u16::from_le_bytes([header[4], header[5]]);
         let kind = u16::from_le_bytes([header[6], header[7]]);
         if revision != WIN_CERT_REVISION_2_0 || kind != WIN_CERT_TYPE_PKCS_SIGNED_DATA {
-            return Err(ContainerError::BadSignature("the signature is not PKCS#7 SignedData"));
+            return Err(ContainerError::BadSignature(
+                "the signature is not PKCS#7 SignedData",
+            ));
         }
         if length != table.len() {
             return Err(ContainerError::BadSignature(
@@ -63,13 +65,17 @@ impl<'a> SignedDataParts<'a> {
     fn from_content_info(content_info: Tlv<'a>) -> Result<Self, ContainerError> {
         let (oid, rest) = Tlv::expect(content_info.content, tag::OID)?;
         if oid.content != SIGNED_DATA_OID {
-            return Err(ContainerError::BadSignature("the signature is not PKCS#7 SignedData"));
+            return Err(ContainerError::BadSignature(
+                "the signature is not PKCS#7 SignedData",
+            ));
         }
         let (explicit, after_explicit) = Tlv::expect(rest, tag::CONTEXT_0)?;
         let (signed_data, after_signed_data) = Tlv::expect(explicit.content, tag::SEQUENCE)?;
         if !after_explicit.is_empty() || !after_signed_data.is_empty() {
             // Rebuilding would drop these bytes and break the signature.
-            return Err(ContainerError::BadSignature("ContentInfo has unexpected trailing bytes"));
+            return Err(ContainerError::BadSignature(
+                "ContentInfo has unexpected trailing bytes",
+            ));
         }
 
         // version, digestAlgorithms, encapContentInfo
@@ -93,9 +99,15 @@ impl<'a> SignedDataParts<'a> {
         }
         let (_, trailing) = Tlv::expect(after, tag::SET)?;
         if !trailing.is_empty() {
-            return Err(ContainerError::BadSignature("SignedData has unexpected trailing fields"));
+            return Err(ContainerError::BadSignature(
+                "SignedData has unexpected trailing fields",
+            ));
         }
-        Ok(SignedDataParts { before_certificates, certificates, after_certificates: rest })
+        Ok(SignedDataParts {
+            before_certificates,
+            certificates,
+            after_certificates: rest,
+        })
     }
 
     /// The envelope of the first carrier certificate, if any.
@@ -123,7 +135,10 @@ impl<'a> SignedDataParts<'a> {
         signed_data.extend_from_slice(&der::tlv(tag::CONTEXT_0, &kept));
         signed_data.extend_from_slice(self.after_certificates);
         let mut content_info = der::tlv(tag::OID, &SIGNED_DATA_OID);
-        content_info.extend(der::tlv(tag::CONTEXT_0, &der::tlv(tag::SEQUENCE, &signed_data)));
+        content_info.extend(der::tlv(
+            tag::CONTEXT_0,
+            &der::tlv(tag::SEQUENCE, &signed_data),
+        ));
         let pkcs7 = der::tlv(tag::SEQUENCE, &content_info);
 
         let padded = (WIN_CERTIFICATE_HEADER + pkcs7.len()).next_multiple_of(8);
@@ -163,7 +178,9 @@ pub fn carried_envelope(cert: &[u8]) -> Result<Option<&[u8]>, ContainerError> {
             let (value, _) = Tlv::expect(rest, tag::OCTET_STRING)?;
             let (envelope, trailing) = Tlv::expect(value.content, tag::OCTET_STRING)?;
             if !trailing.is_empty() {
-                return Err(ContainerError::Malformed("the carrier extension has trailing bytes"));
+                return Err(ContainerError::Malformed(
+                    "the carrier extension has trailing bytes",
+                ));
             }
             return Ok(Some(envelope.content));
         }

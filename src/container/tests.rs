@@ -44,10 +44,16 @@ fn signature_table() -> Vec<u8> {
     let mut signed_data = der::tlv(tag::INTEGER, &[1]);
     signed_data.extend(der::tlv(tag::SET, &[]));
     signed_data.extend(der::tlv(tag::SEQUENCE, &der::tlv(tag::OID, &[0x2B, 6])));
-    signed_data.extend(der::tlv(tag::CONTEXT_0, &fake_cert(&[0x55, 0x1D, 0x0F], &[3, 2, 5, 0])));
+    signed_data.extend(der::tlv(
+        tag::CONTEXT_0,
+        &fake_cert(&[0x55, 0x1D, 0x0F], &[3, 2, 5, 0]),
+    ));
     signed_data.extend(der::tlv(tag::SET, &der::tlv(tag::SEQUENCE, &[2, 1, 1])));
     let mut content_info = der::tlv(tag::OID, &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 1, 7, 2]);
-    content_info.extend(der::tlv(tag::CONTEXT_0, &der::tlv(tag::SEQUENCE, &signed_data)));
+    content_info.extend(der::tlv(
+        tag::CONTEXT_0,
+        &der::tlv(tag::SEQUENCE, &signed_data),
+    ));
     let pkcs7 = der::tlv(tag::SEQUENCE, &content_info);
     let padded = (8 + pkcs7.len()).next_multiple_of(8);
     let mut table = (padded as u32).to_le_bytes().to_vec();
@@ -66,10 +72,20 @@ fn elf_trailer_is_found_and_replaced_not_stacked() {
     let elf = [b"\x7fELF".as_slice(), &[0u8; 100]].concat();
     assert_eq!(envelope_of(&elf), None);
     let once = pack(&elf, b"first", carrier).unwrap();
-    assert_eq!(envelope_of(&once), Some((Placement::Trailer, b"first".to_vec())));
+    assert_eq!(
+        envelope_of(&once),
+        Some((Placement::Trailer, b"first".to_vec()))
+    );
     let twice = pack(&once, b"second!", carrier).unwrap();
-    assert_eq!(envelope_of(&twice), Some((Placement::Trailer, b"second!".to_vec())));
-    assert_eq!(twice.len(), elf.len() + 7 + trailer::FOOTER_LEN, "the first envelope is gone");
+    assert_eq!(
+        envelope_of(&twice),
+        Some((Placement::Trailer, b"second!".to_vec()))
+    );
+    assert_eq!(
+        twice.len(),
+        elf.len() + 7 + trailer::FOOTER_LEN,
+        "the first envelope is gone"
+    );
 }
 
 #[test]
@@ -79,7 +95,10 @@ fn unsigned_pe_gets_a_trailer() {
     let found = inspect(&mut &packed[..]).unwrap();
     assert_eq!(found.format, ExecutableFormat::Pe(PeKind::Pe32Plus));
     assert_eq!(found.authenticode.map(|a| a.signed), Some(false));
-    assert_eq!(found.envelope, Some((Placement::Trailer, b"envelope".to_vec())));
+    assert_eq!(
+        found.envelope,
+        Some((Placement::Trailer, b"envelope".to_vec()))
+    );
 }
 
 #[test]
@@ -89,7 +108,10 @@ fn signed_pe_carries_the_envelope_in_its_signature() {
     let repacked = pack(&packed, b"another envelope", carrier).unwrap();
     for (program, want) in [(&packed, "the envelope"), (&repacked, "another envelope")] {
         let found = inspect(&mut &program[..]).unwrap();
-        assert_eq!(found.envelope, Some((Placement::SignedCarrier, want.as_bytes().to_vec())));
+        assert_eq!(
+            found.envelope,
+            Some((Placement::SignedCarrier, want.as_bytes().to_vec()))
+        );
         let layout = found.authenticode.unwrap();
         assert!(layout.signed && layout.checksum_ok, "{layout:?}");
 
@@ -99,7 +121,11 @@ fn signed_pe_carries_the_envelope_in_its_signature() {
         assert_eq!(size % 8, 0);
         let table = &program[offset as usize..];
         let parts = authenticode::SignedDataParts::parse(table).unwrap();
-        assert_eq!(parts.certificates.len(), 2, "original + one carrier, never two carriers");
+        assert_eq!(
+            parts.certificates.len(),
+            2,
+            "original + one carrier, never two carriers"
+        );
         let found = read_envelope_from(program);
         assert_eq!(found.as_deref(), Some(want.as_bytes()));
     }
@@ -127,13 +153,22 @@ fn data_after_the_signature_is_refused() {
     let mut pe = pe_with(&[0; 8], Some(signature_table()));
     pe.extend_from_slice(b"appended");
     let err = pack(&pe, b"x", carrier).unwrap_err();
-    assert!(err.to_string().contains("not at the end of the file"), "{err}");
+    assert!(
+        err.to_string().contains("not at the end of the file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn non_executables_are_refused() {
-    assert!(matches!(pack(b"hello world", b"x", carrier), Err(PackError::Container(ContainerError::NotExecutable))));
-    assert!(matches!(inspect(&mut &b"MZ"[..]), Err(ContainerError::NotExecutable)));
+    assert!(matches!(
+        pack(b"hello world", b"x", carrier),
+        Err(PackError::Container(ContainerError::NotExecutable))
+    ));
+    assert!(matches!(
+        inspect(&mut &b"MZ"[..]),
+        Err(ContainerError::NotExecutable)
+    ));
 }
 
 #[test]
@@ -141,5 +176,8 @@ fn trailer_with_an_impossible_length_is_an_error_not_a_panic() {
     let mut elf = b"\x7fELF".to_vec();
     elf.extend_from_slice(&u32::MAX.to_le_bytes());
     elf.extend_from_slice(&trailer::MAGIC);
-    assert!(matches!(inspect(&mut &elf[..]), Err(ContainerError::Malformed(_))));
+    assert!(matches!(
+        inspect(&mut &elf[..]),
+        Err(ContainerError::Malformed(_))
+    ));
 }

@@ -12,7 +12,9 @@ pub const FOOTER_LEN: usize = 12;
 pub fn read(source: &mut dyn Source) -> Result<Option<Vec<u8>>, ContainerError> {
     let Some(len) = envelope_len(source)? else {
         return match holds_cut_envelope(source)? {
-            true => Err(ContainerError::Malformed("the program is cut short inside its envelope")),
+            true => Err(ContainerError::Malformed(
+                "the program is cut short inside its envelope",
+            )),
             false => Ok(None),
         };
     };
@@ -30,7 +32,9 @@ fn envelope_len(source: &mut dyn Source) -> Result<Option<usize>, ContainerError
     }
     let len = u32::from_le_bytes(footer[..4].try_into().expect("4 bytes")) as usize;
     if len > MAX_ENVELOPE_LEN || (FOOTER_LEN + len) as u64 > source.len() {
-        return Err(ContainerError::Malformed("the envelope trailer has an impossible length"));
+        return Err(ContainerError::Malformed(
+            "the envelope trailer has an impossible length",
+        ));
     }
     Ok(Some(len))
 }

@@ -36,7 +36,9 @@ impl Payload {
         let pkcs12 = take_prefixed(&mut rest, 4)?;
         let password = take_prefixed(&mut rest, 1)?;
         if !rest.is_empty() {
-            return Err(EnvelopeError::Damaged("bytes follow the payload's last field"));
+            return Err(EnvelopeError::Damaged(
+                "bytes follow the payload's last field",
+            ));
         }
 
         // The metadata must be valid, and canonical, so that write(read(x)) == x.
@@ -45,12 +47,17 @@ impl Payload {
         let info: TransferInfo = serde_json::from_str(text)
             .map_err(|_| EnvelopeError::Damaged("the metadata is not a transfer description"))?;
         if info.to_canonical_json() != text {
-            return Err(EnvelopeError::Damaged("the metadata is not in canonical form"));
+            return Err(EnvelopeError::Damaged(
+                "the metadata is not in canonical form",
+            ));
         }
-        info.validate().map_err(|_| EnvelopeError::Damaged("the metadata has an invalid field"))?;
+        info.validate()
+            .map_err(|_| EnvelopeError::Damaged("the metadata has an invalid field"))?;
 
         if !password.is_ascii() {
-            return Err(EnvelopeError::Damaged("the identity's password is not ASCII"));
+            return Err(EnvelopeError::Damaged(
+                "the identity's password is not ASCII",
+            ));
         }
         let password = String::from_utf8(password.to_vec()).expect("ASCII is UTF-8");
         Ok(Payload {
@@ -65,7 +72,10 @@ impl Payload {
         let metadata = self.info.to_canonical_json();
         let pkcs12 = self.pkcs12.expose();
         let password = self.pkcs12_password.expose().as_bytes();
-        assert!(password.len() <= 255, "the identity's password is at most 255 bytes");
+        assert!(
+            password.len() <= 255,
+            "the identity's password is at most 255 bytes"
+        );
         let mut out = Zeroizing::new(Vec::with_capacity(9 + metadata.len() + pkcs12.len() + 255));
         out.extend_from_slice(&(metadata.len() as u32).to_le_bytes());
         out.extend_from_slice(metadata.as_bytes());
@@ -83,7 +93,9 @@ fn take_prefixed<'a>(rest: &mut &'a [u8], width: usize) -> Result<&'a [u8], Enve
     let (len, after) = rest.split_at_checked(width).ok_or(SHORT)?;
     let mut le = [0u8; 4];
     le[..width].copy_from_slice(len);
-    let (field, after) = after.split_at_checked(u32::from_le_bytes(le) as usize).ok_or(SHORT)?;
+    let (field, after) = after
+        .split_at_checked(u32::from_le_bytes(le) as usize)
+        .ok_or(SHORT)?;
     *rest = after;
     Ok(field)
 }

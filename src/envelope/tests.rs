@@ -22,7 +22,9 @@ fn password() -> Password {
 }
 
 fn sealed_bytes() -> Vec<u8> {
-    seal(&sample_payload(), &password(), test_kdf()).unwrap().write()
+    seal(&sample_payload(), &password(), test_kdf())
+        .unwrap()
+        .write()
 }
 
 /// Replaces the digest so that only the deeper checks can catch a change.
@@ -79,7 +81,10 @@ fn newer_format_version_is_named() {
     bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
     assert_eq!(Envelope::read(&bytes), Err(EnvelopeError::NewerVersion(2)));
     let message = EnvelopeError::NewerVersion(2).to_string();
-    assert!(message.contains("version 2") && message.contains("reads version 1"), "{message}");
+    assert!(
+        message.contains("version 2") && message.contains("reads version 1"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -87,11 +92,11 @@ fn absurd_kdf_parameters_are_refused_before_deriving() {
     // 4 TiB of memory or a million passes would never finish; refusing them is the only way
     // these calls can return at all.
     let cases: [(usize, u32); 5] = [
-        (12, u32::MAX),      // memory: 4 TiB
+        (12, u32::MAX),        // memory: 4 TiB
         (12, 1024 * 1024 + 1), // memory: just over 1 GiB
-        (12, 1024),          // memory: 1 MiB, below the floor
-        (16, 1_000_000),     // passes
-        (20, 0),             // lanes
+        (12, 1024),            // memory: 1 MiB, below the floor
+        (16, 1_000_000),       // passes
+        (20, 0),               // lanes
     ];
     for (offset, value) in cases {
         let mut bytes = sealed_bytes();
@@ -102,12 +107,18 @@ fn absurd_kdf_parameters_are_refused_before_deriving() {
             other => panic!("offset {offset} = {value}: {other:?}"),
         }
     }
-    assert!(matches!(KdfParams::with_memory_mib(2048), Err(EnvelopeError::KdfRefused(_))));
+    assert!(matches!(
+        KdfParams::with_memory_mib(2048),
+        Err(EnvelopeError::KdfRefused(_))
+    ));
 }
 
 #[test]
 fn kdf_memory_below_8_mib_is_refused_for_writing() {
-    assert!(matches!(KdfParams::with_memory_mib(7), Err(EnvelopeError::KdfRefused(_))));
+    assert!(matches!(
+        KdfParams::with_memory_mib(7),
+        Err(EnvelopeError::KdfRefused(_))
+    ));
     assert!(KdfParams::with_memory_mib(8).is_ok());
     assert!(KdfParams::DEFAULT.check().is_ok());
     const _: () = assert!(KdfParams::DEFAULT.memory_kib >= 64 * 1024);
@@ -122,13 +133,19 @@ fn altered_header_with_a_fixed_up_digest_fails_authentication() {
     altered[50] ^= 1;
     redigest(&mut altered);
     let envelope = Envelope::read(&altered).unwrap();
-    assert_eq!(envelope.open(&password()), Err(EnvelopeError::AuthenticationFailed));
+    assert_eq!(
+        envelope.open(&password()),
+        Err(EnvelopeError::AuthenticationFailed)
+    );
     // Likewise a flipped ciphertext byte.
     let mut altered = bytes;
     altered[HEADER_LEN + 7] ^= 0x80;
     redigest(&mut altered);
     let envelope = Envelope::read(&altered).unwrap();
-    assert_eq!(envelope.open(&password()), Err(EnvelopeError::AuthenticationFailed));
+    assert_eq!(
+        envelope.open(&password()),
+        Err(EnvelopeError::AuthenticationFailed)
+    );
 }
 
 #[test]
@@ -137,7 +154,10 @@ fn payload_rejects_trailing_and_non_canonical_bytes() {
     let mut bytes = payload.write().to_vec();
     assert_eq!(Payload::read(&bytes).unwrap(), payload);
     bytes.push(0);
-    assert!(matches!(Payload::read(&bytes), Err(EnvelopeError::Damaged(_))));
+    assert!(matches!(
+        Payload::read(&bytes),
+        Err(EnvelopeError::Damaged(_))
+    ));
 
     // The same metadata with a space added is not canonical.
     let json = payload.info.to_canonical_json().replacen(':', ": ", 1);
@@ -146,16 +166,27 @@ fn payload_rejects_trailing_and_non_canonical_bytes() {
     spaced.extend_from_slice(&payload.write()[4 + json.len() - 1..]);
     assert_eq!(
         Payload::read(&spaced),
-        Err(EnvelopeError::Damaged("the metadata is not in canonical form"))
+        Err(EnvelopeError::Damaged(
+            "the metadata is not in canonical form"
+        ))
     );
 }
 
 #[test]
 fn payload_debug_hides_the_identity() {
     let shown = format!("{:?}", sample_payload());
-    assert!(shown.contains("acme-transfers"), "metadata is shown: {shown}");
-    assert!(!shown.contains("QQQQ"), "the PKCS#12 password leaked: {shown}");
-    assert!(shown.matches(crate::secret::REDACTED).count() == 2, "{shown}");
+    assert!(
+        shown.contains("acme-transfers"),
+        "metadata is shown: {shown}"
+    );
+    assert!(
+        !shown.contains("QQQQ"),
+        "the PKCS#12 password leaked: {shown}"
+    );
+    assert!(
+        shown.matches(crate::secret::REDACTED).count() == 2,
+        "{shown}"
+    );
 }
 
 proptest! {

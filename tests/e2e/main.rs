@@ -2,5 +2,7 @@
 //! One test binary for all of them keeps linking time down on a 2-core machine.
 
 mod pack;
+mod receive;
+mod standins;
 mod support;
 mod windows;

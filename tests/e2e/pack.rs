@@ -13,8 +13,12 @@ fn linux_receiver_shows_its_own_transfer_without_network() {
     let output = receive(&program, &["--show"], PASSWORD);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
-    for expected in ["見積書 2026.zip", "Sato, Example Corp", "The drawings we discussed.", "4.77 MiB"]
-    {
+    for expected in [
+        "見積書 2026.zip",
+        "Sato, Example Corp",
+        "The drawings we discussed.",
+        "4.77 MiB",
+    ] {
         assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
     }
 }
@@ -27,24 +31,47 @@ fn wrong_password_exits_3_and_says_so() {
 
     let output = receive(&program, &["--show"], "plum-ocean-42-violet ");
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
-    assert!(text(&output).contains("The password is wrong."), "{}", text(&output));
+    assert!(
+        text(&output).contains("The password is wrong."),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
 fn unpacked_stub_says_it_carries_nothing_and_exits_2() {
     let output = receive(&linux_stub(), &[], PASSWORD);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("without a transfer inside"), "{}", text(&output));
+    assert!(
+        text(&output).contains("without a transfer inside"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
 fn japanese_locale_gets_japanese_messages() {
-    let output = Command::new(linux_stub()).env("LANG", "ja_JP.UTF-8").output().unwrap();
+    let output = Command::new(linux_stub())
+        .env("LANG", "ja_JP.UTF-8")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output).contains("中身の入っていない"), "{}", text(&output));
+    assert!(
+        text(&output).contains("中身の入っていない"),
+        "{}",
+        text(&output)
+    );
     let mut english = Command::new(linux_stub());
-    let output = english.args(["--lang", "en"]).env("LANG", "ja_JP.UTF-8").output().unwrap();
-    assert!(text(&output).contains("without a transfer inside"), "{}", text(&output));
+    let output = english
+        .args(["--lang", "en"])
+        .env("LANG", "ja_JP.UTF-8")
+        .output()
+        .unwrap();
+    assert!(
+        text(&output).contains("without a transfer inside"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -60,12 +87,19 @@ fn repacking_replaces_the_envelope_instead_of_stacking() {
     transfer.pack_ok(&first, &second);
 
     let shown = text(&receive(&second, &["--show"], PASSWORD));
-    assert!(shown.contains("Second Sender") && !shown.contains("Sato"), "{shown}");
+    assert!(
+        shown.contains("Second Sender") && !shown.contains("Sato"),
+        "{shown}"
+    );
     // Packing the stub directly with the same manifest gives a file of the same size.
     let direct = transfer.path("direct");
     transfer.pack_ok(&linux_stub(), &direct);
     let size = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
-    assert_eq!(size(&second), size(&direct), "the first envelope was replaced, not kept");
+    assert_eq!(
+        size(&second),
+        size(&direct),
+        "the first envelope was replaced, not kept"
+    );
 }
 
 #[test]
@@ -79,7 +113,11 @@ fn expired_transfer_is_refused_with_exit_5() {
 
     let output = receive(&program, &[], PASSWORD);
     assert_eq!(output.status.code(), Some(5), "{}", text(&output));
-    assert!(text(&output).contains("This transfer expired on 2020-01-01"), "{}", text(&output));
+    assert!(
+        text(&output).contains("This transfer expired on 2020-01-01"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -98,7 +136,11 @@ fn damaged_or_truncated_program_exits_4() {
     make_executable(&damaged);
     let output = receive(&damaged, &["--show"], PASSWORD);
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
-    assert!(text(&output).contains("This program is damaged"), "{}", text(&output));
+    assert!(
+        text(&output).contains("This program is damaged"),
+        "{}",
+        text(&output)
+    );
 
     // An interrupted download: the end of the file is missing.
     let truncated = transfer.path("truncated");
@@ -118,22 +160,46 @@ fn make_executable(path: &std::path::Path) {
 fn inspect_tells_format_placement_and_kdf_cost_without_the_password() {
     let transfer = Transfer::new();
     let program = transfer.path("receive");
-    let stub_report = certdrop().arg("inspect").arg(linux_stub()).output().unwrap();
-    assert!(text(&stub_report).contains("envelope:   none"), "{}", text(&stub_report));
+    let stub_report = certdrop()
+        .arg("inspect")
+        .arg(linux_stub())
+        .output()
+        .unwrap();
+    assert!(
+        text(&stub_report).contains("envelope:   none"),
+        "{}",
+        text(&stub_report)
+    );
 
     transfer.pack_ok(&linux_stub(), &program);
     let output = certdrop().arg("inspect").arg(&program).output().unwrap();
     let report = text(&output);
     assert!(output.status.success(), "{report}");
-    for expected in ["format:     ELF", "after the program", "version:    1", "Argon2id, 8 MiB, 3"] {
-        assert!(report.contains(expected), "missing {expected:?} in\n{report}");
+    for expected in [
+        "format:     ELF",
+        "after the program",
+        "version:    1",
+        "Argon2id, 8 MiB, 3",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in\n{report}"
+        );
     }
-    assert!(!report.contains("Sato"), "metadata needs the password:\n{report}");
+    assert!(
+        !report.contains("Sato"),
+        "metadata needs the password:\n{report}"
+    );
 
     let mut unlock = certdrop();
-    unlock.args(["inspect", "--unlock", "--password-stdin"]).arg(&program);
+    unlock
+        .args(["inspect", "--unlock", "--password-stdin"])
+        .arg(&program);
     let unlocked = text(&run_with_stdin(&mut unlock, &format!("{PASSWORD}\n")));
-    assert!(unlocked.contains("\"sender\": \"Sato, Example Corp\""), "{unlocked}");
+    assert!(
+        unlocked.contains("\"sender\": \"Sato, Example Corp\""),
+        "{unlocked}"
+    );
     assert!(!unlocked.contains(PASSWORD) && !unlocked.to_lowercase().contains("pkcs12"));
 }
 
@@ -146,18 +212,38 @@ fn pack_refuses_bad_inputs_with_the_reason() {
     manifest["bukcet"] = "typo".into();
     transfer.write_manifest(&manifest);
     let output = transfer.pack(&linux_stub(), &program, &[]);
-    assert!(text(&output).contains("unknown field `bukcet`"), "{}", text(&output));
+    assert!(
+        text(&output).contains("unknown field `bukcet`"),
+        "{}",
+        text(&output)
+    );
 
     transfer.write_manifest(&manifest_json());
     std::fs::write(&program, b"precious").unwrap();
     let output = transfer.pack(&linux_stub(), &program, &[]);
-    assert!(text(&output).contains("already exists"), "{}", text(&output));
-    assert_eq!(std::fs::read(&program).unwrap(), b"precious", "an existing file is kept");
+    assert!(
+        text(&output).contains("already exists"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(
+        std::fs::read(&program).unwrap(),
+        b"precious",
+        "an existing file is kept"
+    );
 
     let output = transfer.pack(&transfer.path("transfer.json"), &transfer.path("x"), &[]);
-    assert!(text(&output).contains("neither an ELF nor a PE"), "{}", text(&output));
+    assert!(
+        text(&output).contains("neither an ELF nor a PE"),
+        "{}",
+        text(&output)
+    );
 
-    let output = transfer.pack(&linux_stub(), &transfer.path("x"), &["--kdf-memory-mib", "4"]);
+    let output = transfer.pack(
+        &linux_stub(),
+        &transfer.path("x"),
+        &["--kdf-memory-mib", "4"],
+    );
     assert!(text(&output).contains("8 MiB"), "{}", text(&output));
     assert!(!transfer.path("x").exists());
 }

@@ -20,7 +20,10 @@ pub fn linux_stub() -> PathBuf {
 /// The `target` folder this test binary was built in.
 pub fn target_dir() -> PathBuf {
     let exe = linux_stub();
-    exe.ancestors().nth(2).expect("target/<profile>/certdrop-receiver").to_path_buf()
+    exe.ancestors()
+        .nth(2)
+        .expect("target/<profile>/certdrop-receiver")
+        .to_path_buf()
 }
 
 /// Runs a command with `stdin` as its standard input and returns what it did.
@@ -31,7 +34,19 @@ pub fn run_with_stdin(command: &mut Command, stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("starting {command:?}: {e}"));
-    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).unwrap();
+    let written = child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin.as_bytes());
+    // A program that stops before reading its input (a damaged one, say) closes the pipe.
+    if let Err(e) = written {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "writing to {command:?}: {e}"
+        );
+    }
     child.wait_with_output().unwrap()
 }
 
@@ -51,7 +66,11 @@ pub fn tool(program: &str, args: &[&str], dir: &Path) -> Output {
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| panic!("{program} is missing ({e}); .ci/run installs it"));
-    assert!(output.status.success(), "{program} {args:?} failed:\n{}", text(&output));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed:\n{}",
+        text(&output)
+    );
     output
 }
 
@@ -67,8 +86,19 @@ impl Transfer {
         tool(
             "openssl",
             &[
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
-                "cert.pem", "-subj", "/CN=certdrop test client", "-days", "2",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-subj",
+                "/CN=certdrop test client",
+                "-days",
+                "2",
             ],
             dir.path(),
         );
@@ -88,9 +118,20 @@ impl Transfer {
     /// `certdrop pack` with the password on standard input and a cheap KDF.
     pub fn pack(&self, stub: &Path, out: &Path, extra: &[&str]) -> Output {
         let mut command = certdrop();
-        command.arg("pack").arg("--stub").arg(stub).arg("--manifest");
-        command.arg(self.path("transfer.json")).arg("--cert").arg(self.path("cert.pem"));
-        command.arg("--key").arg(self.path("key.pem")).arg("--out").arg(out);
+        command
+            .arg("pack")
+            .arg("--stub")
+            .arg(stub)
+            .arg("--manifest");
+        command
+            .arg(self.path("transfer.json"))
+            .arg("--cert")
+            .arg(self.path("cert.pem"));
+        command
+            .arg("--key")
+            .arg(self.path("key.pem"))
+            .arg("--out")
+            .arg(out);
         command.arg("--password-stdin").args(extra);
         if !extra.contains(&"--kdf-memory-mib") {
             command.args(["--kdf-memory-mib", "8"]);
@@ -124,6 +165,9 @@ pub fn manifest_json() -> serde_json::Value {
 /// Runs a packed program as the recipient would, with the password on standard input.
 pub fn receive(program: &Path, args: &[&str], password: &str) -> Output {
     let mut command = Command::new(program);
-    command.args(args).arg("--password-stdin").env("LANG", "en_US.UTF-8");
+    command
+        .args(args)
+        .arg("--password-stdin")
+        .env("LANG", "en_US.UTF-8");
     run_with_stdin(&mut command, &format!("{password}\n"))
 }

@@ -20,7 +20,13 @@ pub fn windows_stub() -> &'static Path {
     STUB.get_or_init(|| {
         let target_dir = target_dir();
         let output = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--no-default-features", "--bin", "certdrop-receiver"])
+            .args([
+                "build",
+                "--release",
+                "--no-default-features",
+                "--bin",
+                "certdrop-receiver",
+            ])
             .args(["--target", WINDOWS_TARGET, "--target-dir"])
             .arg(&target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -32,7 +38,10 @@ pub fn windows_stub() -> &'static Path {
              mingw-w64):\n{}",
             text(&output)
         );
-        target_dir.join(WINDOWS_TARGET).join("release").join("certdrop-receiver.exe")
+        target_dir
+            .join(WINDOWS_TARGET)
+            .join("release")
+            .join("certdrop-receiver.exe")
     })
 }
 
@@ -41,9 +50,23 @@ fn code_signing_identity(dir: &Path) {
     tool(
         "openssl",
         &[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "sign-key.pem", "-out",
-            "sign-cert.pem", "-subj", "/CN=certdrop test code signing", "-days", "2",
-            "-addext", "extendedKeyUsage=codeSigning", "-addext", "keyUsage=digitalSignature",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "sign-key.pem",
+            "-out",
+            "sign-cert.pem",
+            "-subj",
+            "/CN=certdrop test code signing",
+            "-days",
+            "2",
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+            "-addext",
+            "keyUsage=digitalSignature",
         ],
         dir,
     );
@@ -52,8 +75,17 @@ fn code_signing_identity(dir: &Path) {
 fn sign(dir: &Path, input: &Path, output: &Path) {
     let (input, output) = (input.to_str().unwrap(), output.to_str().unwrap());
     let args = [
-        "sign", "-certs", "sign-cert.pem", "-key", "sign-key.pem", "-h", "sha256", "-in", input,
-        "-out", output,
+        "sign",
+        "-certs",
+        "sign-cert.pem",
+        "-key",
+        "sign-key.pem",
+        "-h",
+        "sha256",
+        "-in",
+        input,
+        "-out",
+        output,
     ];
     tool("osslsigncode", &args, dir);
 }
@@ -70,15 +102,24 @@ fn verify(dir: &Path, program: &Path) -> std::process::Output {
 /// The WIN_CERTIFICATE must hold one DER SignedData and at most 7 zero bytes after it.
 fn assert_padding_rule(program: &Path) {
     let bytes = std::fs::read(program).unwrap();
-    let headers = PeHeaders::parse(&mut &bytes[..]).unwrap().expect("a PE file");
+    let headers = PeHeaders::parse(&mut &bytes[..])
+        .unwrap()
+        .expect("a PE file");
     let (offset, size) = headers.cert_table.expect("signed");
     let table = &bytes[offset as usize..];
-    assert_eq!(table.len() as u64, size, "the certificate table ends the file");
+    assert_eq!(
+        table.len() as u64,
+        size,
+        "the certificate table ends the file"
+    );
     let declared = u32::from_le_bytes(table[..4].try_into().unwrap()) as usize;
     assert_eq!(declared, table.len(), "dwLength covers the whole table");
     let (content_info, padding) = certdrop::der::Tlv::read(&table[8..]).unwrap();
     assert_eq!(content_info.tag, 0x30);
-    assert!(padding.len() <= 7 && padding.iter().all(|b| *b == 0), "padding: {padding:?}");
+    assert!(
+        padding.len() <= 7 && padding.iter().all(|b| *b == 0),
+        "padding: {padding:?}"
+    );
     SignedDataParts::parse(table).expect("parses as one PKCS#7 SignedData");
 }
 
@@ -90,7 +131,11 @@ fn signed_windows_stub_stays_valid_after_packing_and_repacking() {
     let signed = transfer.path("signed-stub.exe");
     sign(dir, windows_stub(), &signed);
     let before = verify(dir, &signed);
-    assert!(before.status.success(), "the freshly signed stub verifies:\n{}", text(&before));
+    assert!(
+        before.status.success(),
+        "the freshly signed stub verifies:\n{}",
+        text(&before)
+    );
 
     let packed = transfer.path("receive-drawings.exe");
     transfer.pack_ok(&signed, &packed);
@@ -99,11 +144,19 @@ fn signed_windows_stub_stays_valid_after_packing_and_repacking() {
 
     for program in [&packed, &repacked] {
         let output = verify(dir, program);
-        assert!(output.status.success(), "{} no longer verifies:\n{}", program.display(), text(&output));
+        assert!(
+            output.status.success(),
+            "{} no longer verifies:\n{}",
+            program.display(),
+            text(&output)
+        );
         assert_padding_rule(program);
         let mut source = container::FileSource::open(program).unwrap();
         let found = container::inspect(&mut source).unwrap();
-        assert_eq!(found.envelope.map(|(placement, _)| placement), Some(Placement::SignedCarrier));
+        assert_eq!(
+            found.envelope.map(|(placement, _)| placement),
+            Some(Placement::SignedCarrier)
+        );
         let layout = found.authenticode.unwrap();
         assert!(layout.signed && layout.checksum_ok, "{layout:?}");
     }
@@ -117,8 +170,14 @@ fn signed_windows_stub_stays_valid_after_packing_and_repacking() {
     let report = certdrop().arg("inspect").arg(&repacked).output().unwrap();
     let report = text(&report);
     assert!(report.contains("PE32+ (Windows, 64-bit)"), "{report}");
-    assert!(report.contains("Authenticode, structurally valid"), "{report}");
-    assert!(report.contains("inside the Authenticode signature"), "{report}");
+    assert!(
+        report.contains("Authenticode, structurally valid"),
+        "{report}"
+    );
+    assert!(
+        report.contains("inside the Authenticode signature"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -128,6 +187,9 @@ fn unsigned_windows_stub_carries_a_trailer() {
     transfer.pack_ok(windows_stub(), &packed);
     let mut source = container::FileSource::open(&packed).unwrap();
     let found = container::inspect(&mut source).unwrap();
-    assert_eq!(found.envelope.map(|(placement, _)| placement), Some(Placement::Trailer));
+    assert_eq!(
+        found.envelope.map(|(placement, _)| placement),
+        Some(Placement::Trailer)
+    );
     assert_eq!(found.authenticode.map(|a| a.signed), Some(false));
 }
