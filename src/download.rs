@@ -266,6 +266,14 @@ impl Session {
         self.save(&state)?;
 
         let parts = plan::parts(state.size, state.part_size);
+        let parts_done = parts.iter().filter(|p| state.is_done(p.index)).count();
+        if parts_done > 0 {
+            tracing::debug!(
+                parts_done,
+                bytes = state.bytes_done(),
+                "resuming the download"
+            );
+        }
         let hasher = Hasher::spawn(Arc::clone(&self.file));
         hasher.advance(watermark(&state, &parts));
         progress.start(state.size, state.bytes_done());

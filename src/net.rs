@@ -128,15 +128,31 @@ impl fmt::Display for NetError {
 
 impl std::error::Error for NetError {}
 
+/// Whether the failure came from TLS: the handshake itself, or an alert the server sent once
+/// it had seen our client certificate (with TLS 1.3 that arrives after the handshake, as a
+/// read error).
 fn has_tls_source(error: &reqwest::Error) -> bool {
     let mut source = error.source();
     while let Some(cause) = source {
-        if cause.is::<native_tls::Error>() {
+        if cause.is::<native_tls::Error>() || is_tls_io_error(cause) {
             return true;
         }
         source = cause.source();
     }
     false
+}
+
+fn is_tls_io_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let Some(io) = error.downcast_ref::<std::io::Error>() else {
+        return false;
+    };
+    // Schannel reports SSPI errors (SEC_E_*, 0x8009_03xx) as OS errors.
+    let sspi = io
+        .raw_os_error()
+        .is_some_and(|code| (code as u32) >> 8 == 0x8009_03);
+    // OpenSSL's errors reach us as text inside an io::Error ("...:SSL routines:...").
+    let text = io.to_string();
+    sspi || text.contains("SSL routines") || text.contains("tlsv1 alert")
 }
 
 /// The error and its causes on one line (reqwest's own Display stops at the first).

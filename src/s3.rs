@@ -260,10 +260,16 @@ impl S3Object {
             .map(Duration::from_secs);
         let body = response.text().await.unwrap_or_default();
         let code = xml_element(&body, "Code").unwrap_or_default();
-        let kind = classify(status, &code, retry_after);
-        if kind == S3ErrorKind::ClockSkew {
-            if let Some(server) = date {
-                let offset = (server.with_timezone(&Utc) - Utc::now()).num_seconds();
+        let mut kind = classify(status, &code, retry_after);
+
+        // A refused request from a client whose clock is minutes off is a skew, even without
+        // the error code (HEAD answers have no body): compare with the server's Date.
+        let skew = date.map(|server| (server.with_timezone(&Utc) - self.now()).num_seconds());
+        let skewed = skew.is_some_and(|s| s.abs() > MAX_CLOCK_SKEW_SECONDS);
+        if kind == S3ErrorKind::ClockSkew || (skewed && matches!(status, 400 | 403)) {
+            kind = S3ErrorKind::ClockSkew;
+            if let Some(skew) = skew {
+                let offset = self.clock_offset.load(Ordering::Relaxed) + skew;
                 tracing::warn!(
                     offset,
                     "our clock is off; correcting it from the server's Date"
@@ -282,6 +288,10 @@ impl S3Object {
         )
     }
 }
+
+/// How far our clock may be from S3's before a refusal is put down to the clock. S3 itself
+/// allows 15 minutes; a smaller threshold corrects the clock before that limit is reached.
+const MAX_CLOCK_SKEW_SECONDS: i64 = 5 * 60;
 
 /// What an S3 error answer means.
 fn classify(status: u16, code: &str, retry_after: Option<Duration>) -> S3ErrorKind {

@@ -68,7 +68,7 @@ impl TransferInfo {
         Endpoint::parse(&self.credentials_endpoint)
             .map_err(|e| invalid("credentials_endpoint", e.to_string()))?;
         check_chars("role_alias", &self.role_alias, 128, |c| {
-            c.is_ascii_alphanumeric() || "=,@_.-".contains(c)
+            c.is_ascii_alphanumeric() || "=,@_-".contains(c)
         })?;
         check_chars("region", &self.region, 32, |c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'

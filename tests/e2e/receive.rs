@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use certdrop::sigv4::Credentials;
+use certdrop::standins::moto::{receiver_policy, MotoClient, MotoIssuerConfig, MotoServer};
+use certdrop::standins::pki::TestCa;
 use certdrop::standins::{Stack, StackConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -31,39 +34,16 @@ impl Delivery {
         edit: impl FnOnce(&mut serde_json::Value),
     ) -> Self {
         let stack = Stack::start(config).expect("the stand-ins start");
-        let dir = tempfile::tempdir().unwrap();
         let client = stack.issue_client("recipient").unwrap();
         let transfer_id = client.certificate_id();
         let key = format!("transfers/{transfer_id}/{file_name}");
         stack.put_object(&key, &content).unwrap();
-
-        let mut manifest = json!({
-            "transfer_id": transfer_id,
-            "credentials_endpoint": stack.credentials_endpoint(),
-            "role_alias": stack.role_alias(),
-            "region": stack.region(),
-            "bucket": stack.bucket(),
-            "key": key,
-            "s3_endpoint": stack.s3_endpoint(),
-            "size": content.len(),
-            "sha256": hex::encode(Sha256::digest(&content)),
-            "file_name": file_name,
-            "expires_at": "2099-01-01T00:00:00Z",
-            "sender": "Sato, Example Corp",
-            "trust_anchor_pem": stack.ca_pem(),
-        });
+        let mut manifest = manifest_for(&stack, &transfer_id, &key, file_name, &content);
         edit(&mut manifest);
-        let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-        write("transfer.json", &manifest.to_string());
-        write("cert.pem", client.cert_pem());
-        write("key.pem", client.key_pem());
-        let transfer = Transfer { dir };
-        let program = transfer.path("receive");
-        transfer.pack_ok(&linux_stub(), &program);
-        std::fs::create_dir(transfer.path("downloads")).unwrap();
+        let (dir, program) = pack_transfer(&manifest, client.cert_pem(), client.key_pem());
         Delivery {
             stack,
-            dir: transfer.dir,
+            dir,
             transfer_id,
             program,
             content,
@@ -88,6 +68,49 @@ impl Delivery {
         names.sort();
         names
     }
+}
+
+/// The manifest of a transfer served by `stack`.
+fn manifest_for(
+    stack: &Stack,
+    transfer_id: &str,
+    key: &str,
+    file_name: &str,
+    content: &[u8],
+) -> serde_json::Value {
+    json!({
+        "transfer_id": transfer_id,
+        "credentials_endpoint": stack.credentials_endpoint(),
+        "role_alias": stack.role_alias(),
+        "region": stack.region(),
+        "bucket": stack.bucket(),
+        "key": key,
+        "s3_endpoint": stack.s3_endpoint(),
+        "size": content.len(),
+        "sha256": hex::encode(Sha256::digest(content)),
+        "file_name": file_name,
+        "expires_at": "2099-01-01T00:00:00Z",
+        "sender": "Sato, Example Corp",
+        "trust_anchor_pem": stack.ca_pem(),
+    })
+}
+
+/// Packs the Linux receiver for `manifest` in a new folder that also has `downloads/`.
+fn pack_transfer(
+    manifest: &serde_json::Value,
+    cert_pem: &str,
+    key_pem: &str,
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("transfer.json", &manifest.to_string());
+    write("cert.pem", cert_pem);
+    write("key.pem", key_pem);
+    let transfer = Transfer { dir };
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+    std::fs::create_dir(transfer.path("downloads")).unwrap();
+    (transfer.dir, program)
 }
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -222,9 +245,213 @@ fn credentials_provider_hiccups_are_retried() {
 }
 
 #[test]
+fn a_credentials_provider_that_keeps_failing_exits_8() {
+    let delivery = Delivery::new("a.bin", vec![1; 10]);
+    delivery.stack.fail_next_requests(1000);
+    assert_exit(&delivery.receive(), 8, "The server kept failing");
+    assert!(
+        delivery.files().is_empty(),
+        "nothing is written: {:?}",
+        delivery.files()
+    );
+}
+
+#[test]
 fn unreachable_credentials_provider_exits_8() {
     let delivery = Delivery::with(StackConfig::default(), "a.bin", vec![1; 10], |m| {
         m["credentials_endpoint"] = "https://127.0.0.1:9".into();
     });
     assert_exit(&delivery.receive(), 8, "Could not reach the server");
+}
+
+#[test]
+fn certificate_from_another_ca_fails_the_handshake_with_exit_8() {
+    let stack = Stack::start(StackConfig::default()).unwrap();
+    let stranger = TestCa::new("another CA")
+        .unwrap()
+        .issue_client("stranger")
+        .unwrap();
+    let id = stranger.certificate_id();
+    let key = format!("transfers/{id}/a.bin");
+    let manifest = manifest_for(&stack, &id, &key, "a.bin", &[1; 10]);
+    let (dir, program) = pack_transfer(&manifest, stranger.cert_pem(), stranger.key_pem());
+    let out = dir.path().join("downloads");
+    let output = receive(
+        &program,
+        &["--out", out.to_str().unwrap(), "--no-pause"],
+        PASSWORD,
+    );
+    assert_exit(&output, 8, "A secure connection could not be made");
+}
+
+#[test]
+fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
+    let delivery = Delivery::new("a.bin", random_bytes(2_000_000, 6));
+    let out = delivery.downloads();
+    let mut command = std::process::Command::new("faketime");
+    command.args(["-f", "-20m"]).arg(&delivery.program);
+    command.args([
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pause",
+        "--password-stdin",
+        "-v",
+    ]);
+    command
+        .env("DONT_FAKE_MONOTONIC", "1")
+        .env("LANG", "en_US.UTF-8");
+    let output = run_with_stdin(&mut command, &format!("{PASSWORD}\n"));
+    assert_exit(&output, 0, "verified");
+    assert!(
+        text(&output).contains("our clock is off"),
+        "{}",
+        text(&output)
+    );
+    assert!(read(&delivery.downloads().join("a.bin")) == delivery.content);
+}
+
+#[test]
+fn a_killed_download_resumes_without_fetching_finished_parts_again() {
+    let delivery = Delivery::new("big.bin", random_bytes(96 * 1024 * 1024, 7));
+    let out = delivery.downloads();
+    let state = out.join("big.bin.certdrop-state");
+    let args = [
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pause",
+        "--password-stdin",
+    ];
+
+    // Kill the receiver once some, but not all, parts are recorded.
+    let mut child = std::process::Command::new(&delivery.program)
+        .args(args)
+        .args(["--connections", "2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let done_at_kill = loop {
+        let done = parts_done(&state);
+        if done > 0 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break parts_done(&state);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the download ended before the kill"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(
+        out.join("big.bin.certdrop-part").exists(),
+        "the partial file is kept"
+    );
+    assert!(
+        !out.join("big.bin").exists(),
+        "no file under the real name before verification"
+    );
+
+    // Run again: it resumes with at least the recorded parts and finishes verified.
+    let output = receive(&delivery.program, &[&args[..3], &["-v"]].concat(), PASSWORD);
+    assert_exit(&output, 0, "verified");
+    let resumed = resumed_parts(&text(&output));
+    assert!(
+        resumed >= done_at_kill,
+        "resumed with {resumed} parts, {done_at_kill} were done"
+    );
+    assert!(read(&out.join("big.bin")) == delivery.content);
+    assert_eq!(delivery.files(), ["big.bin"]);
+}
+
+/// Finished parts recorded in a resume state file (0 while there is none).
+fn parts_done(state: &Path) -> usize {
+    let Ok(text) = std::fs::read_to_string(state) else {
+        return 0;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return 0;
+    };
+    json["done"].as_str().map_or(0, |d| d.matches('1').count())
+}
+
+/// The part count from the receiver's "resuming" debug line.
+fn resumed_parts(log: &str) -> usize {
+    let line = log
+        .lines()
+        .find(|l| l.contains("resuming"))
+        .unwrap_or_else(|| panic!("{log}"));
+    let after = line
+        .split("parts_done=")
+        .nth(1)
+        .expect("the line names parts_done");
+    after
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn moto_policies_let_the_receiver_read_its_own_transfer_only() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let bootstrap = Credentials::new("AKIAIOSFODNN7EXAMPLE", "bootstrap-secret");
+    let anyone = MotoClient::new(moto.endpoint(), bootstrap).unwrap();
+    let admin = runtime
+        .block_on(anyone.create_admin_user("certdrop-admin"))
+        .unwrap();
+    let moto_admin = MotoClient::new(moto.endpoint(), admin.clone()).unwrap();
+    let bucket = "certdrop-moto";
+    runtime.block_on(moto_admin.create_bucket(bucket)).unwrap();
+    let config = StackConfig {
+        bucket: bucket.to_owned(),
+        credential_lifetime: std::time::Duration::from_secs(900),
+        moto: Some(MotoIssuerConfig {
+            endpoint: moto.endpoint().to_owned(),
+            admin,
+            receiver_policy: receiver_policy(bucket),
+        }),
+        ..StackConfig::default()
+    };
+    let stack = Stack::start(config).unwrap();
+    let client = stack.issue_client("recipient").unwrap();
+    let id = client.certificate_id();
+    let content = random_bytes(3_000_000, 8);
+    let own = format!("transfers/{id}/own.bin");
+    let other = format!("transfers/{}/other.bin", "9".repeat(64));
+    for key in [&own, &other] {
+        runtime
+            .block_on(moto_admin.put_object(bucket, key, &content))
+            .unwrap();
+    }
+    runtime.block_on(moto_admin.enable_auth()).unwrap();
+
+    for (key, name, code, message) in [
+        (&own, "own.bin", 0, "verified"),
+        (
+            &other,
+            "other.bin",
+            6,
+            "The sender has cancelled this transfer",
+        ),
+    ] {
+        let mut manifest = manifest_for(&stack, &id, key, name, &content);
+        manifest["s3_endpoint"] = moto.endpoint().into();
+        let (dir, program) = pack_transfer(&manifest, client.cert_pem(), client.key_pem());
+        let out = dir.path().join("downloads");
+        let output = receive(
+            &program,
+            &["--out", out.to_str().unwrap(), "--no-pause"],
+            PASSWORD,
+        );
+        assert_exit(&output, code, message);
+        if code == 0 {
+            assert!(read(&out.join(name)) == content);
+        }
+    }
 }
