@@ -46,7 +46,29 @@ impl DiskBucket {
                 path: path.clone(),
                 source,
             }
-        })
+        })?;
+        self.save_e_tag(key, bytes)
+    }
+
+    /// Records the object's ETag (its MD5, as S3 gives single-part objects) where s3s-fs
+    /// keeps it. Without it s3s-fs hashes the whole object again for every request, which
+    /// makes each ranged GET of a large object cost as much as reading all of it.
+    fn save_e_tag(&self, key: &str, bytes: &[u8]) -> Result<(), S3StandinError> {
+        use md5::Digest;
+        let encode = |s: &str| base64_simd::URL_SAFE_NO_PAD.encode_to_string(s);
+        let bucket = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let bucket = bucket.expect("the bucket folder has a name");
+        let name = format!(
+            ".bucket-{}.object-{}.internal.json",
+            encode(&bucket),
+            encode(key)
+        );
+        let info = serde_json::json!({ "e_tag": hex::encode(md5::Md5::digest(bytes)) });
+        let path = self.root.join(name);
+        fs::write(&path, info.to_string()).map_err(io_error(&path))
     }
 
     /// The object's bytes, `None` when there is no such object.
