@@ -134,3 +134,71 @@ fn random_pkcs12_password() -> Password {
         .collect();
     Password::new(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh RSA identity from the OpenSSL command line, as PKCS#1 (`-traditional`).
+    fn openssl_identity(dir: &std::path::Path) -> (String, String) {
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem",
+            ])
+            .args([
+                "-out",
+                "cert.pem",
+                "-subj",
+                "/CN=identity test",
+                "-days",
+                "2",
+            ])
+            .current_dir(dir)
+            .output()
+            .expect("openssl is installed");
+        assert!(status.status.success());
+        let traditional = std::process::Command::new("openssl")
+            .args(["rsa", "-in", "key.pem", "-traditional", "-out", "key1.pem"])
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(traditional.status.success());
+        let read = |name| std::fs::read_to_string(dir.join(name)).unwrap();
+        (read("cert.pem"), read("key1.pem"))
+    }
+
+    #[test]
+    fn pkcs12_uses_sha1_3des_and_opens_in_openssl_3_without_legacy() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = openssl_identity(dir.path());
+        assert!(key.contains("BEGIN RSA PRIVATE KEY"), "PKCS#1 input");
+        let identity = pkcs12_from_pem(&cert, &key).unwrap();
+        let path = dir.path().join("identity.p12");
+        std::fs::write(&path, identity.der.expose()).unwrap();
+
+        let output = std::process::Command::new("openssl")
+            .args(["pkcs12", "-info", "-noout", "-in"])
+            .arg(&path)
+            .arg("-passin")
+            .arg(format!("pass:{}", identity.password.expose()))
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{report}");
+        let shrouded = "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC";
+        let certificates = "PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC";
+        assert!(report.contains(shrouded), "{report}");
+        assert!(report.contains(certificates), "{report}");
+        assert!(report.contains("MAC: sha1"), "{report}");
+    }
+
+    #[test]
+    fn encrypted_and_missing_keys_are_refused_with_the_reason() {
+        let encrypted =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----";
+        let err = private_key_pkcs8(encrypted).unwrap_err().to_string();
+        assert!(err.contains("decrypt it first"), "{err}");
+        let err = private_key_pkcs8("no key here").unwrap_err().to_string();
+        assert!(err.contains("PRIVATE KEY"), "{err}");
+    }
+}

@@ -247,3 +247,88 @@ fn pack_refuses_bad_inputs_with_the_reason() {
     assert!(text(&output).contains("8 MiB"), "{}", text(&output));
     assert!(!transfer.path("x").exists());
 }
+
+/// Runs `program args` on a pseudo-terminal (through util-linux `script`), typing each of
+/// `lines` once the program has shown its password prompt one more time.
+fn type_at_prompts(program: &std::path::Path, args: &str, lines: &[&str]) -> (i32, String) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let command_line = format!("{} {args}", program.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .env("LANG", "en_US.UTF-8")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script runs programs on a terminal");
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let screen = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = stdout.read(&mut buffer) {
+                if read == 0 {
+                    break;
+                }
+                screen
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..read]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    for (typed, line) in lines.iter().enumerate() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while screen.lock().unwrap().matches("Password: ").count() <= typed {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no prompt:\n{}",
+                screen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        writeln!(stdin, "{line}").unwrap();
+    }
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let screen = screen.lock().unwrap().clone();
+    (status.code().unwrap_or(-1), screen)
+}
+
+#[test]
+fn each_wrong_password_at_the_terminal_is_named_and_the_fifth_ends_it() {
+    let transfer = Transfer::new();
+    let program = transfer.path("receive");
+    transfer.pack_ok(&linux_stub(), &program);
+
+    let (code, screen) = type_at_prompts(&program, "--show --lang en", &["no", "nope", PASSWORD]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(
+        screen.contains("Please try again (4 attempts left)"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Please try again (3 attempts left)"),
+        "{screen}"
+    );
+    assert!(screen.contains("Sato, Example Corp"), "{screen}");
+    assert!(
+        !screen.contains(PASSWORD),
+        "the password is never echoed:\n{screen}"
+    );
+
+    let wrong = ["a", "b", "c", "d", "e"];
+    let (code, screen) = type_at_prompts(&program, "--show --lang en", &wrong);
+    assert_eq!(code, 3, "{screen}");
+    assert!(
+        screen.contains("The password was wrong five times"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("Sato"),
+        "nothing is shown without the password:\n{screen}"
+    );
+}

@@ -455,3 +455,31 @@ fn moto_policies_let_the_receiver_read_its_own_transfer_only() {
         }
     }
 }
+
+#[test]
+fn the_https_proxy_from_the_environment_carries_the_credentials_request() {
+    let delivery = Delivery::new("a.bin", random_bytes(500_000, 9));
+    let proxy = ConnectProxy::start();
+    let out = delivery.downloads();
+    let mut command = std::process::Command::new(&delivery.program);
+    command.args([
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pause",
+        "--password-stdin",
+    ]);
+    command
+        .env("HTTPS_PROXY", &proxy.url)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    command.env("LANG", "en_US.UTF-8");
+    let output = run_with_stdin(&mut command, &format!("{PASSWORD}\n"));
+    assert_exit(&output, 0, "verified");
+    let endpoint = delivery.stack.credentials_endpoint();
+    let authority = endpoint.trim_start_matches("https://").to_owned();
+    assert!(
+        proxy.tunnels.lock().unwrap().contains(&authority),
+        "the credentials request did not go through the proxy: {:?}",
+        proxy.tunnels.lock().unwrap()
+    );
+}

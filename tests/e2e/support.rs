@@ -171,3 +171,57 @@ pub fn receive(program: &Path, args: &[&str], password: &str) -> Output {
         .env("LANG", "en_US.UTF-8");
     run_with_stdin(&mut command, &format!("{password}\n"))
 }
+
+/// A minimal HTTP CONNECT proxy on loopback that records where each tunnel went.
+pub struct ConnectProxy {
+    pub url: String,
+    pub tunnels: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let tunnels = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = std::sync::Arc::clone(&tunnels);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let record = std::sync::Arc::clone(&record);
+                std::thread::spawn(move || tunnel(client, &record));
+            }
+        });
+        ConnectProxy { url, tunnels }
+    }
+}
+
+fn tunnel(mut client: std::net::TcpStream, record: &std::sync::Mutex<Vec<String>>) {
+    use std::io::{Read, Write};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).unwrap_or(0) == 0 {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some(target) = head
+        .strip_prefix("CONNECT ")
+        .and_then(|r| r.split(' ').next())
+    else {
+        let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n");
+        return;
+    };
+    record.lock().unwrap().push(target.to_owned());
+    let Ok(server) = std::net::TcpStream::connect(target) else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+        return;
+    };
+    let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    let (mut client_read, mut server_write) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let upstream = std::thread::spawn(move || std::io::copy(&mut client_read, &mut server_write));
+    let (mut server_read, mut client_write) = (server, client);
+    let _ = std::io::copy(&mut server_read, &mut client_write);
+    let _ = upstream.join();
+}
