@@ -149,7 +149,7 @@ fn is_tls_io_error(error: &(dyn std::error::Error + 'static)) -> bool {
     // Schannel reports SSPI errors (SEC_E_*, 0x8009_03xx) as OS errors.
     let sspi = io
         .raw_os_error()
-        .is_some_and(|code| (code as u32) >> 8 == 0x8009_03);
+        .is_some_and(|code| (code as u32) >> 8 == 0x0080_0903);
     // OpenSSL's errors reach us as text inside an io::Error ("...:SSL routines:...").
     let text = io.to_string();
     sspi || text.contains("SSL routines") || text.contains("tlsv1 alert")
