@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 mod carrier;
+#[cfg(feature = "standins")]
+mod demo;
 mod identity;
 mod inspect;
 mod pack;
@@ -34,6 +36,19 @@ enum Command {
     Pack(PackArgs),
     /// Tell what a program is and what it carries, without the password.
     Inspect(InspectArgs),
+    /// Try the whole transfer on this computer with local stand-ins for AWS.
+    #[cfg(feature = "standins")]
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Type no password: hand the generated one to the receiver on standard input.
+    #[arg(long)]
+    non_interactive: bool,
+    /// Size of the sample file, in MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    size_mib: u32,
 }
 
 #[derive(Args)]
@@ -82,6 +97,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Pack(args) => pack::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        #[cfg(feature = "standins")]
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

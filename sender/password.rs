@@ -33,3 +33,50 @@ pub fn existing_password(from_stdin: bool) -> Result<Password> {
         .context("reading the password from the terminal (use --password-stdin in scripts)")?;
     Ok(Password::new(typed))
 }
+
+/// Letters and digits that cannot be mistaken for each other when read aloud or typed from a
+/// note: no `0 o`, `1 i l`.
+const READABLE: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+const GROUPS: usize = 4;
+const GROUP_LEN: usize = 5;
+
+/// A new transfer password: four groups of five readable characters, such as
+/// `k7mq2-xw9pd-4hta8-ncez3`: 20 characters of 31 possible, about 99 bits.
+pub fn generate() -> Password {
+    let mut text = String::with_capacity(GROUPS * (GROUP_LEN + 1));
+    let mut byte = [0u8; 1];
+    while text.len() < GROUPS * (GROUP_LEN + 1) - 1 {
+        if text.len() % (GROUP_LEN + 1) == GROUP_LEN {
+            text.push('-');
+            continue;
+        }
+        getrandom::getrandom(&mut byte).expect("the operating system provides random numbers");
+        // Rejection sampling keeps every character equally likely.
+        let limit = (256 / READABLE.len() * READABLE.len()) as u8;
+        if byte[0] < limit {
+            text.push(READABLE[byte[0] as usize % READABLE.len()] as char);
+        }
+    }
+    Password::new(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_readable_groups_with_at_least_80_bits() {
+        let password = generate();
+        let text = password.expose();
+        let groups: Vec<&str> = text.split('-').collect();
+        assert_eq!(groups.len(), GROUPS, "{text}");
+        assert!(groups.iter().all(|g| g.len() == GROUP_LEN), "{text}");
+        assert!(
+            text.bytes().all(|b| b == b'-' || READABLE.contains(&b)),
+            "{text}"
+        );
+        let bits = (GROUPS * GROUP_LEN) as f64 * (READABLE.len() as f64).log2();
+        assert!(bits >= 80.0, "{bits} bits");
+        assert_ne!(generate(), generate());
+    }
+}

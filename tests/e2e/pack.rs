@@ -248,54 +248,102 @@ fn pack_refuses_bad_inputs_with_the_reason() {
     assert!(!transfer.path("x").exists());
 }
 
-/// Runs `program args` on a pseudo-terminal (through util-linux `script`), typing each of
-/// `lines` once the program has shown its password prompt one more time.
-fn type_at_prompts(program: &std::path::Path, args: &str, lines: &[&str]) -> (i32, String) {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
-    let command_line = format!("{} {args}", program.display());
-    let mut child = Command::new("script")
-        .args(["-qec", &command_line, "/dev/null"])
-        .env("LANG", "en_US.UTF-8")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("util-linux script runs programs on a terminal");
-    let screen = Arc::new(Mutex::new(String::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = {
-        let screen = Arc::clone(&screen);
-        std::thread::spawn(move || {
+/// What a program shows on a pseudo-terminal, as it arrives.
+struct Terminal {
+    child: std::process::Child,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Terminal {
+    /// Runs `program args` on a pseudo-terminal, through util-linux `script`.
+    fn run(program: &std::path::Path, args: &str) -> Self {
+        use std::io::Read;
+        let command_line = format!("{} {args}", program.display());
+        let mut child = Command::new("script")
+            .args(["-qec", &command_line, "/dev/null"])
+            .env("LANG", "en_US.UTF-8")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux script runs programs on a terminal");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stdout = child.stdout.take().unwrap();
+        let shared = std::sync::Arc::clone(&screen);
+        let reader = std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
-            while let Ok(read) = stdout.read(&mut buffer) {
-                if read == 0 {
-                    break;
-                }
-                screen
+            while let Ok(read @ 1..) = stdout.read(&mut buffer) {
+                shared
                     .lock()
                     .unwrap()
                     .push_str(&String::from_utf8_lossy(&buffer[..read]));
             }
-        })
-    };
-    let mut stdin = child.stdin.take().unwrap();
-    for (typed, line) in lines.iter().enumerate() {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while screen.lock().unwrap().matches("Password: ").count() <= typed {
+        });
+        Terminal {
+            child,
+            screen,
+            reader,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.screen.lock().unwrap().clone()
+    }
+
+    /// Waits until `text` has been shown `count` times.
+    fn wait_for(&self, text: &str, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.screen().matches(text).count() < count {
             assert!(
                 std::time::Instant::now() < deadline,
-                "no prompt:\n{}",
-                screen.lock().unwrap()
+                "no {text:?}:\n{}",
+                self.screen()
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // Let the program turn echo off and start reading.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        writeln!(stdin, "{line}").unwrap();
     }
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let screen = screen.lock().unwrap().clone();
-    (status.code().unwrap_or(-1), screen)
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.child.stdin.as_mut().unwrap(), "{line}").unwrap();
+    }
+
+    fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        let screen = std::sync::Arc::clone(&self.screen);
+        self.reader.join().unwrap();
+        let screen = screen.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), screen)
+    }
+}
+
+/// Types each of `lines` once the program has asked for the password one more time.
+fn type_at_prompts(program: &std::path::Path, args: &str, lines: &[&str]) -> (i32, String) {
+    let mut terminal = Terminal::run(program, args);
+    for (typed, line) in lines.iter().enumerate() {
+        terminal.wait_for("Password: ", typed + 1);
+        terminal.type_line(line);
+    }
+    terminal.finish()
+}
+
+/// Reads the password the program shows after `label`, then types it at its prompt.
+pub fn type_at_prompts_with_password_from_output(
+    program: &std::path::Path,
+    args: &str,
+    label: &str,
+) -> (i32, String) {
+    let mut terminal = Terminal::run(program, args);
+    terminal.wait_for("Password: ", 1);
+    let screen = terminal.screen();
+    let shown = screen
+        .lines()
+        .find_map(|l| l.split(label).nth(1))
+        .expect("a password is shown");
+    terminal.type_line(shown.trim());
+    terminal.finish()
 }
 
 #[test]
