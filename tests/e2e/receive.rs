@@ -483,3 +483,38 @@ fn the_https_proxy_from_the_environment_carries_the_credentials_request() {
         proxy.tunnels.lock().unwrap()
     );
 }
+
+#[test]
+fn credentials_that_expire_during_the_download_are_renewed() {
+    let config = StackConfig {
+        credential_lifetime: std::time::Duration::from_secs(1),
+        ..StackConfig::default()
+    };
+    let content = random_bytes(128 * 1024 * 1024, 10);
+    let delivery = Delivery::with(config, "long.bin", content, |_| {});
+    let out = delivery.downloads();
+    let args = [
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pause",
+        "--connections",
+        "1",
+    ];
+    let started = std::time::Instant::now();
+    let output = receive(&delivery.program, &args, PASSWORD);
+    assert_exit(&output, 0, "verified");
+    let seconds = started.elapsed().as_secs_f64();
+    let served = delivery.stack.requests_served();
+    // Every fetch after the first is a renewal: credentials living one second cannot carry a
+    // download that takes longer.
+    eprintln!("credentials fetched {served} time(s) in {seconds:.1} s");
+    assert!(
+        seconds < 1.0 || served >= 2,
+        "fetched {served} time(s) in {seconds:.1} s"
+    );
+    assert!(
+        served as f64 >= seconds.floor(),
+        "fetched {served} time(s) in {seconds:.1} s"
+    );
+    assert!(read(&out.join("long.bin")) == delivery.content);
+}
