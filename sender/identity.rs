@@ -33,6 +33,8 @@ pub fn pkcs12_from_pem(cert_pem: &str, key_pem: &str) -> Result<Pkcs12Identity> 
     let key = private_key_pkcs8(key_pem)?;
     let root = single_pem(AMAZON_ROOT_CA_1, "CERTIFICATE").expect("the bundled root CA is PEM");
 
+    // Limitation: p12-keystore keeps its own copies of the key (PrivateKey, the encoded bags)
+    // without zeroizing them, so they stay in freed memory until reused; ours are zeroized.
     let certificate = Certificate::from_der(&cert).context("the certificate is not X.509")?;
     let root = Certificate::from_der(&root).expect("the bundled root CA is X.509");
     let key = PrivateKey::from_der(key.expose()).context("the private key is not valid PKCS#8")?;
