@@ -189,6 +189,7 @@ impl Session {
             None => new_state(job, name),
         };
         let part_path = job.dir.join(&state.part_file);
+        check_space(&job.dir, &part_path, info.size)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -224,19 +225,6 @@ impl Session {
                 "the partial file has the wrong size; starting over"
             );
             self.state.done = "0".repeat(self.state.done.len());
-        }
-        // A file already at full size has its space (NTFS) or will report a full disk when
-        // written (sparse files); a shorter one needs the rest now.
-        if len < size {
-            let needed = size - len;
-            let available = file_io::available_space(&job.dir).unwrap_or(u64::MAX);
-            if available < needed {
-                return Err(DownloadError::DiskFull {
-                    needed,
-                    available,
-                    dir: job.dir.clone(),
-                });
-            }
         }
         // Reserving the size up front catches FAT32's 4 GiB limit before any download.
         self.file
@@ -379,6 +367,22 @@ async fn head_object(
         return Err(DownloadError::NotTheSentObject(what));
     }
     Ok(head)
+}
+
+/// Refuses to start when the folder cannot hold the rest of the file. A partial file already
+/// at full size has its space (NTFS) or reports a full disk as it is written (sparse files).
+fn check_space(dir: &Path, part_path: &Path, size: u64) -> Result<(), DownloadError> {
+    let len = std::fs::metadata(part_path).map_or(0, |m| m.len());
+    let needed = size.saturating_sub(len);
+    let available = file_io::available_space(dir).unwrap_or(u64::MAX);
+    if available < needed {
+        return Err(DownloadError::DiskFull {
+            needed,
+            available,
+            dir: dir.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// A fresh state, with a partial file name no other download in the folder uses.
