@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use certdrop::sigv4::Credentials;
-use certdrop::standins::moto::{receiver_policy, MotoClient, MotoIssuerConfig, MotoServer};
 use certdrop::standins::pki::TestCa;
 use certdrop::standins::{Stack, StackConfig};
 use serde_json::json;
@@ -399,26 +397,12 @@ fn resumed_parts(log: &str) -> usize {
 #[test]
 fn moto_policies_let_the_receiver_read_its_own_transfer_only() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
-    let bootstrap = Credentials::new("AKIAIOSFODNN7EXAMPLE", "bootstrap-secret");
-    let anyone = MotoClient::new(moto.endpoint(), bootstrap).unwrap();
-    let admin = runtime
-        .block_on(anyone.create_admin_user("certdrop-admin"))
-        .unwrap();
-    let moto_admin = MotoClient::new(moto.endpoint(), admin.clone()).unwrap();
     let bucket = "certdrop-moto";
-    runtime.block_on(moto_admin.create_bucket(bucket)).unwrap();
-    let config = StackConfig {
-        bucket: bucket.to_owned(),
-        credential_lifetime: std::time::Duration::from_secs(900),
-        moto: Some(MotoIssuerConfig {
-            endpoint: moto.endpoint().to_owned(),
-            admin,
-            receiver_policy: receiver_policy(bucket),
-        }),
-        ..StackConfig::default()
-    };
-    let stack = Stack::start(config).unwrap();
+    let MotoSetup {
+        moto,
+        admin: moto_admin,
+        stack,
+    } = runtime.block_on(moto_setup(bucket));
     let client = stack.issue_client("recipient").unwrap();
     let id = client.certificate_id();
     let content = random_bytes(3_000_000, 8);

@@ -2,14 +2,14 @@
 //! `certdrop demo` use them: credentials over mutual TLS, then signed S3 requests.
 
 use std::process::Command;
-use std::time::Duration;
 
 use certdrop::sigv4::{self, Credentials};
-use certdrop::standins::moto::{receiver_policy, MotoClient, MotoIssuerConfig, MotoServer};
 use certdrop::standins::pki::IssuedCert;
 use certdrop::standins::{signed, Stack, StackConfig};
 use reqwest::{Client, Method, Response, Url};
 use serde_json::Value;
+
+use crate::support::{moto_setup, MotoSetup};
 
 const REPORT: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -161,26 +161,12 @@ async fn revoked_transfer_gets_no_new_credentials_but_issued_ones_live_on() {
 #[tokio::test]
 async fn moto_mode_stack_hands_out_credentials_moto_scopes_to_the_transfer() {
     // moto with an admin user, a bucket with two transfers, and authentication on.
-    let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
-    let bootstrap = Credentials::new("AKIAIOSFODNN7EXAMPLE", "bootstrap-secret");
-    let anyone = MotoClient::new(moto.endpoint(), bootstrap).unwrap();
-    let admin = anyone.create_admin_user("certdrop-admin").await.unwrap();
-    let moto_admin = MotoClient::new(moto.endpoint(), admin.clone()).unwrap();
     let bucket = "certdrop-moto";
-    moto_admin.create_bucket(bucket).await.unwrap();
-
-    // The stack issues through moto; its S3 stand-in is not used here.
-    let config = StackConfig {
-        bucket: bucket.to_owned(),
-        credential_lifetime: Duration::from_secs(900),
-        moto: Some(MotoIssuerConfig {
-            endpoint: moto.endpoint().to_owned(),
-            admin,
-            receiver_policy: receiver_policy(bucket),
-        }),
-        ..StackConfig::default()
-    };
-    let stack = Stack::start(config).unwrap();
+    let MotoSetup {
+        moto,
+        admin: moto_admin,
+        stack,
+    } = moto_setup(bucket).await;
     let identity = stack.issue_client("recipient").unwrap();
     let own = format!("transfers/{}/report.zip", identity.certificate_id());
     let other = format!("transfers/{}/report.zip", "9".repeat(64));

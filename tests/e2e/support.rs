@@ -225,3 +225,34 @@ fn tunnel(mut client: std::net::TcpStream, record: &std::sync::Mutex<Vec<String>
     let _ = std::io::copy(&mut server_read, &mut client_write);
     let _ = upstream.join();
 }
+
+/// moto with an admin user and a bucket, and a stand-in stack that issues credentials
+/// through moto (per-certificate roles, AssumeRole). Authentication is still off: the caller
+/// puts its objects, then calls `admin.enable_auth()`.
+pub struct MotoSetup {
+    pub moto: certdrop::standins::moto::MotoServer,
+    pub admin: certdrop::standins::moto::MotoClient,
+    pub stack: certdrop::standins::Stack,
+}
+
+pub async fn moto_setup(bucket: &str) -> MotoSetup {
+    use certdrop::standins::moto::{receiver_policy, MotoClient, MotoIssuerConfig, MotoServer};
+    let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let bootstrap = certdrop::sigv4::Credentials::new("AKIAIOSFODNN7EXAMPLE", "bootstrap");
+    let anyone = MotoClient::new(moto.endpoint(), bootstrap).unwrap();
+    let credentials = anyone.create_admin_user("certdrop-admin").await.unwrap();
+    let admin = MotoClient::new(moto.endpoint(), credentials.clone()).unwrap();
+    admin.create_bucket(bucket).await.unwrap();
+    let config = certdrop::standins::StackConfig {
+        bucket: bucket.to_owned(),
+        credential_lifetime: std::time::Duration::from_secs(900),
+        moto: Some(MotoIssuerConfig {
+            endpoint: moto.endpoint().to_owned(),
+            admin: credentials,
+            receiver_policy: receiver_policy(bucket),
+        }),
+        ..certdrop::standins::StackConfig::default()
+    };
+    let stack = certdrop::standins::Stack::start(config).unwrap();
+    MotoSetup { moto, admin, stack }
+}
