@@ -124,10 +124,13 @@ fn run(args: &Args, lang: Lang) -> Result<(), Failure> {
     };
     let envelope = Envelope::read(&bytes).map_err(|e| envelope_failure(&e, lang))?;
 
-    // Unlock it, then check it is still valid.
+    // Greet, unlock, then check the transfer is still valid.
+    println!("{}", Msg::Title.text(lang));
+    if !args.password_stdin {
+        println!("{}", Msg::Welcome.text(lang));
+    }
     let payload = unlock(&envelope, args.password_stdin, lang)?;
     let info = &payload.info;
-    println!("{}", Msg::Title.text(lang));
     print!(
         "{}",
         Msg::Details {

@@ -22,6 +22,7 @@ impl Lang {
 /// One sentence (or a few) for the recipient.
 pub enum Msg<'a> {
     Title,
+    Welcome,
     UnpackedStub,
     PasswordPrompt,
     WrongPassword {
@@ -84,6 +85,12 @@ impl Msg<'_> {
         match (self, lang) {
             (Msg::Title, Ja) => "certdrop ファイルの受け取り".into(),
             (Msg::Title, En) => "certdrop file receiver".into(),
+            (Msg::Welcome, Ja) => "送信者から別の方法（電話やチャットなど）で届いた\
+                パスワードを入力してください。"
+                .into(),
+            (Msg::Welcome, En) => "Type the password the sender gave you separately (by phone, \
+                chat or another message)."
+                .into(),
             (Msg::UnpackedStub, Ja) => "これは中身の入っていない certdrop 受信プログラムです。\
                 送信者が作成した受信プログラムを送ってもらってください。"
                 .into(),
