@@ -116,6 +116,23 @@ impl DownloadError {
             source,
         }
     }
+
+    /// A disk found full while writing needs room for the `remaining` bytes of the download,
+    /// not the zero [`DownloadError::io`] knows of: the recipient is shown this number.
+    fn needing(self, remaining: u64) -> Self {
+        match self {
+            DownloadError::DiskFull {
+                needed: 0,
+                available,
+                dir,
+            } => DownloadError::DiskFull {
+                needed: remaining,
+                available,
+                dir,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Downloads and verifies the transfer's object into `job.dir`.
@@ -235,37 +252,32 @@ impl Session {
     /// Downloads every missing part of the object version `head` and returns the hex SHA-256
     /// of the whole file.
     async fn run(
-        &self,
+        &mut self,
         head: &ObjectHead,
         connections: usize,
         object: &Arc<S3Object>,
         credentials: &Arc<CredentialsCache>,
         progress: &Arc<dyn Progress>,
     ) -> Result<String, DownloadError> {
-        let mut state = self.state.clone();
-        if state.etag != head.etag {
-            tracing::debug!(old = %state.etag, new = %head.etag, "object version changed");
-            state = ResumeState {
-                etag: head.etag.clone(),
-                ..state
-            };
-            state.done = "0".repeat(state.done.len());
+        if self.state.etag != head.etag {
+            tracing::debug!(old = %self.state.etag, new = %head.etag, "a new object version");
+            self.state.etag.clone_from(&head.etag);
+            self.state.done = "0".repeat(self.state.done.len());
         }
-        self.save(&state)?;
+        self.save()?;
 
+        let state = &self.state;
         let parts = plan::parts(state.size, state.part_size);
         let parts_done = parts.iter().filter(|p| state.is_done(p.index)).count();
         if parts_done > 0 {
-            tracing::debug!(
-                parts_done,
-                bytes = state.bytes_done(),
-                "resuming the download"
-            );
+            let bytes = state.bytes_done();
+            tracing::debug!(parts_done, bytes, "resuming the download");
         }
         let hasher = Hasher::spawn(Arc::clone(&self.file));
-        hasher.advance(watermark(&state, &parts));
+        hasher.advance(watermark(state, &parts));
         progress.start(state.size, state.bytes_done());
 
+        let missing = parts.iter().filter(|p| !state.is_done(p.index)).copied();
         let shared = Arc::new(Worker {
             credentials: Arc::clone(credentials),
             object: Arc::clone(object),
@@ -273,29 +285,25 @@ impl Session {
             path: self.part_path.clone(),
             etag: state.etag.clone(),
             progress: Arc::clone(progress),
-            queue: Mutex::new(
-                parts
-                    .iter()
-                    .filter(|p| !state.is_done(p.index))
-                    .copied()
-                    .collect(),
-            ),
+            queue: Mutex::new(missing.collect()),
         });
-        self.fetch_parts(shared, connections, &mut state, &parts, &hasher)
+        self.fetch_parts(shared, connections, &parts, &hasher)
             .await?;
-        hasher.finish(state.size)
+        hasher.finish(self.state.size)
     }
 
     /// Runs the workers, recording each finished part as it arrives.
     async fn fetch_parts(
-        &self,
+        &mut self,
         shared: Arc<Worker>,
         connections: usize,
-        state: &mut ResumeState,
         parts: &[Part],
         hasher: &Hasher,
     ) -> Result<(), DownloadError> {
-        let mut remaining = parts.iter().filter(|p| !state.is_done(p.index)).count();
+        let mut remaining = parts
+            .iter()
+            .filter(|p| !self.state.is_done(p.index))
+            .count();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let mut workers = JoinSet::new();
         for _ in 0..connections.clamp(1, remaining.max(1)) {
@@ -307,14 +315,16 @@ impl Session {
         while remaining > 0 {
             match done_rx.recv().await {
                 Some(Ok(index)) => {
-                    state.mark_done(index);
-                    self.save(state)?;
-                    hasher.advance(watermark(state, parts));
+                    self.state.mark_done(index);
+                    let left = self.state.size - self.state.bytes_done();
+                    self.save().map_err(|e| e.needing(left))?;
+                    hasher.advance(watermark(&self.state, parts));
                     remaining -= 1;
                 }
                 Some(Err(error)) => {
                     workers.abort_all();
-                    return Err(error);
+                    let left = self.state.size - self.state.bytes_done();
+                    return Err(error.needing(left));
                 }
                 None => return Err(DownloadError::Internal("the download workers stopped")),
             }
@@ -322,17 +332,18 @@ impl Session {
         Ok(())
     }
 
-    fn save(&self, state: &ResumeState) -> Result<(), DownloadError> {
-        state
-            .save(&self.state_path)
-            .map_err(|e| DownloadError::io(&self.state_path, e))
+    fn save(&self) -> Result<(), DownloadError> {
+        let path = &self.state_path;
+        self.state
+            .save(path)
+            .map_err(|e| DownloadError::io(path, e))
     }
 
     /// Forgets every part, to fetch the whole file again.
     fn reset(&mut self) -> Result<(), DownloadError> {
         self.state.done = "0".repeat(self.state.done.len());
         self.state.etag.clear();
-        self.save(&self.state)
+        self.save()
     }
 
     /// Names the verified file and removes the resume state.
