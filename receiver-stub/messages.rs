@@ -225,8 +225,8 @@ impl Msg<'_> {
             ) => format!(
                 "{dir} の空き容量が足りません（必要 {}、空き {}）。空きを作ってから\
                 もう一度実行すると、途中から再開します。",
-                short_size(*needed),
-                short_size(*available)
+                short_size(*needed, Ja),
+                short_size(*available, Ja)
             ),
             (
                 Msg::DiskFull {
@@ -238,8 +238,8 @@ impl Msg<'_> {
             ) => format!(
                 "Not enough free space in {dir} ({} needed, {} free). Free some space and run \
                 this program again: the download will resume.",
-                short_size(*needed),
-                short_size(*available)
+                short_size(*needed, En),
+                short_size(*available, En)
             ),
             (Msg::FileTooLarge { dir }, Ja) => format!(
                 "{dir} のドライブ（FAT32 など）はこの大きさのファイルを保存できません。\
@@ -287,7 +287,7 @@ fn details(
         format!("  {label}{pad}  {value}\n")
     };
     let mut out = line(labels[0], file);
-    out += &line(labels[1], &human_size(size));
+    out += &line(labels[1], &human_size(size, lang));
     out += &line(labels[2], from);
     if let Some(note) = note {
         out += &line(labels[3], note);
@@ -303,15 +303,36 @@ fn display_width(text: &str) -> usize {
         .sum()
 }
 
-/// `2.79 GiB (3,000,000,000 bytes)`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
+/// `2.79 GiB (3,000,000,000 bytes)`; in Japanese `2.79 GiB (3,000,000,000 バイト)`.
+pub fn human_size(bytes: u64, lang: Lang) -> String {
+    let exact = exact_size(bytes, lang);
+    match scaled_size(bytes) {
+        Some(scaled) => format!("{scaled} ({exact})"),
+        None => exact,
+    }
+}
+
+/// `1.25 GiB`, or the exact count below 1 KiB.
+pub fn short_size(bytes: u64, lang: Lang) -> String {
+    scaled_size(bytes).unwrap_or_else(|| exact_size(bytes, lang))
+}
+
+fn scaled_size(bytes: u64) -> Option<String> {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64 / 1024.0;
+    if value < 1.0 {
+        return None;
+    }
     let mut unit = 0;
     while value >= 1024.0 && unit < UNITS.len() - 1 {
         value /= 1024.0;
         unit += 1;
     }
+    Some(format!("{value:.2} {}", UNITS[unit]))
+}
+
+/// `3,000,000,000 bytes`.
+fn exact_size(bytes: u64, lang: Lang) -> String {
     let digits = bytes.to_string();
     let mut grouped = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -320,16 +341,10 @@ pub fn human_size(bytes: u64) -> String {
         }
         grouped.push(c);
     }
-    match unit {
-        0 => format!("{grouped} bytes"),
-        _ => format!("{value:.2} {} ({grouped} bytes)", UNITS[unit]),
+    match lang {
+        Lang::Ja => format!("{grouped} バイト"),
+        Lang::En => format!("{grouped} bytes"),
     }
-}
-
-/// `1.25 GiB`, without the exact byte count.
-pub fn short_size(bytes: u64) -> String {
-    let full = human_size(bytes);
-    full.split(" (").next().unwrap_or(&full).to_owned()
 }
 
 /// The time in the recipient's own time zone, with its offset so that it is never ambiguous.
@@ -345,9 +360,18 @@ mod tests {
 
     #[test]
     fn sizes_read_naturally() {
-        assert_eq!(human_size(0), "0 bytes");
-        assert_eq!(human_size(1023), "1,023 bytes");
-        assert_eq!(human_size(3_000_000_000), "2.79 GiB (3,000,000,000 bytes)");
+        assert_eq!(human_size(0, Lang::En), "0 bytes");
+        assert_eq!(human_size(1023, Lang::En), "1,023 bytes");
+        assert_eq!(human_size(1024, Lang::En), "1.00 KiB (1,024 bytes)");
+        assert_eq!(
+            human_size(3_000_000_000, Lang::En),
+            "2.79 GiB (3,000,000,000 bytes)"
+        );
+        assert_eq!(
+            human_size(3_000_000_000, Lang::Ja),
+            "2.79 GiB (3,000,000,000 バイト)"
+        );
+        assert_eq!(short_size(5 << 20, Lang::Ja), "5.00 MiB");
     }
 
     #[test]

@@ -109,10 +109,11 @@ impl Lines {
         let percent = (self.done * 100).checked_div(self.total).unwrap_or(100);
         let seconds = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = ((self.done - self.start_done) as f64 / seconds) as u64;
-        let (done, total) = (short_size(self.done), short_size(self.total));
+        let (done, total) = (short_size(self.done, lang), short_size(self.total, lang));
+        let rate = short_size(rate, lang);
         match lang {
-            Lang::Ja => format!("{done} / {total} ({percent}%)、毎秒 {}", short_size(rate)),
-            Lang::En => format!("{done} of {total} ({percent}%), {}/s", short_size(rate)),
+            Lang::Ja => format!("{done} / {total} ({percent}%)、毎秒 {rate}"),
+            Lang::En => format!("{done} of {total} ({percent}%), {rate}/s"),
         }
     }
 }
