@@ -50,6 +50,10 @@ def main():
     parser.add_argument("--results", required=True)
     parser.add_argument("--repo", required=True)
     parser.add_argument("--quick", action="store_true", help="fewer, smaller runs")
+    parser.add_argument("--only", choices=["loopback", "long_link"],
+                        help="development: compare the tools on one network, nothing else")
+    parser.add_argument("--runs", type=int, help="development: runs per tool")
+    parser.add_argument("--link-mib", type=int, help="development: long-link file size")
     args = parser.parse_args()
     Bench(args).run()
 
@@ -132,12 +136,12 @@ class Bench:
         self.results = Path(args.results)
         self.work = self.results / "work"
         self.quick = args.quick
-        self.runs = 1 if self.quick else 3
+        self.runs = args.runs or (1 if self.quick else 3)
         # Loopback and signed runs use 1 GiB; the long link uses less so that curl's single
         # stream (4 MB/s) fits three runs in the time budget.
         self.size_loop = (256 if self.quick else 1024) * MIB
-        self.size_link = (64 if self.quick else 512) * MIB
-        self.size_big = None if self.quick else 4096 * MIB
+        self.size_link = (args.link_mib or (64 if self.quick else 512)) * MIB
+        self.size_big = None if self.quick or args.only else 4096 * MIB
         self.processes = []
         self.report = {}
         self.env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
@@ -278,11 +282,16 @@ class Bench:
         }
         r["networks"] = {}
         for network, size in (("loopback", self.size_loop), ("long_link", self.size_link)):
+            if self.args.only and network != self.args.only:
+                continue
             say(f"{network}: {size // MIB} MiB, {self.runs} run(s) per tool, alternating")
             endpoint = self.url(size, network).split("/" + self.stack["bucket"])[0]
             program, _ = self.pack(f"receive-{network}", size, endpoint,
                                    self.files[size]["key"])
             r["networks"][network] = self.compare(network, size, program)
+        if self.args.only:
+            print(json.dumps(r["networks"], indent=1))
+            raise SystemExit(0)
 
         say("signed path: certdrop against s3s-fs (checks every SHA-256 signature)")
         program, _ = self.pack("receive-s3s", self.size_loop, self.stack["s3s_endpoint"],
