@@ -15,7 +15,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client presenting `identity` (if any) and trusting `trust_anchor_pem` (if any) on top of
-/// the system's trust store. TLS 1.2 at least; certificate checks are never turned off.
+/// the system's trust store. TLS 1.2 at least; certificate checks are never turned off;
+/// redirects are not followed.
 pub fn client(
     identity: Option<native_tls::Identity>,
     trust_anchor_pem: Option<&str>,
@@ -37,6 +38,9 @@ pub fn client(
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .pool_max_idle_per_host(connections)
+        // A redirect would take the signed headers, the session token among them, to a host
+        // the envelope does not name (and trust the envelope's anchor there): never follow.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("certdrop-receiver/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| NetError::setup(e.to_string()))
