@@ -1,6 +1,8 @@
 //! The Linux receiver end to end against the stand-ins: the credentials emulator over mutual
 //! TLS and s3s-fs checking our signatures.
 
+mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -141,6 +141,16 @@ impl CredentialStore {
             .count()
     }
 
+    /// Every set of credentials issued to the certificate `certificate_id`.
+    pub fn issued_to(&self, certificate_id: &str) -> Vec<TemporaryCredentials> {
+        let store = self.lock();
+        store
+            .values()
+            .filter(|c| c.certificate_id == certificate_id)
+            .cloned()
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.lock().len()
     }
