@@ -49,7 +49,7 @@ pub enum S3ErrorKind {
     Network(NetErrorKind),
     /// An answer that does not match the request (wrong range or length): try again.
     BadResponse,
-    /// The request could not be signed (expired credentials, a bad header).
+    /// The request could not be signed (a bad header).
     Signing,
 }
 
@@ -216,8 +216,7 @@ impl S3Object {
             time: self.now(),
         };
         let settings = SigningSettings::s3(&self.region, payload);
-        let signed = sigv4::sign(&request, &settings, credentials)
-            .map_err(|e| S3Error::new(S3ErrorKind::Signing, e.to_string()))?;
+        let signed = sigv4::sign(&request, &settings, credentials).map_err(signing_error)?;
 
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a valid method");
         let mut builder = self.http.request(method, self.url());
@@ -287,6 +286,17 @@ impl S3Object {
             format!("S3 answered {status} ({code}) for {}", self.url()),
         )
     }
+}
+
+/// Credentials that expired before the request could be signed (issued with a lifetime
+/// shorter than the way to the signer, or against a clock we corrected) are what S3 would
+/// answer `ExpiredToken` to: the caller fetches new ones. Other refusals are final.
+fn signing_error(error: sigv4::SigningError) -> S3Error {
+    let kind = match error {
+        sigv4::SigningError::ExpiredCredentials { .. } => S3ErrorKind::ExpiredToken,
+        _ => S3ErrorKind::Signing,
+    };
+    S3Error::new(kind, error.to_string())
 }
 
 /// How far our clock may be from S3's before a refusal is put down to the clock. S3 itself
@@ -424,6 +434,22 @@ mod tests {
         assert!(S3ErrorKind::Server.is_retryable());
         assert!(!S3ErrorKind::AccessDenied.is_retryable());
         assert!(!S3ErrorKind::Changed.is_retryable());
+    }
+
+    #[test]
+    fn credentials_expired_before_signing_are_fetched_again() {
+        // Regression: credentials issued with a one-second lifetime arrived already expired
+        // (expirations are whole seconds); the refusal to sign them ended the download.
+        let expired = sigv4::SigningError::ExpiredCredentials {
+            access_key_id: "ASIAEXAMPLE".to_owned(),
+            expired_at: Utc::now(),
+        };
+        let kind = signing_error(expired).kind;
+        assert_eq!(kind, S3ErrorKind::ExpiredToken);
+        assert!(kind.is_retryable());
+        let other = signing_error(sigv4::SigningError::MissingHost).kind;
+        assert_eq!(other, S3ErrorKind::Signing);
+        assert!(!other.is_retryable());
     }
 
     #[test]
