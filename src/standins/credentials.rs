@@ -23,7 +23,7 @@ pub use api::{ErrorType, ERROR_TYPE_HEADER, REQUEST_ID_HEADER, THING_NAME_HEADER
 pub use server::EmulatorError;
 pub use store::{CredentialStore, TemporaryCredentials};
 
-use super::moto::MotoIssuer;
+use super::moto::{MotoIssuer, MotoRegistry, Refusal};
 use api::ApiError;
 
 /// The role alias the stand-ins create unless told otherwise.
@@ -47,6 +47,10 @@ pub enum Issuing {
     Local,
     /// Credentials assumed in a moto server, for a role scoped to the certificate.
     Moto(Box<MotoIssuer>),
+    /// As `Moto`, and the certificates themselves (which one, ACTIVE or not, its policies,
+    /// the role alias) come from moto's IoT registry, as AWS's come from AWS IoT: any client
+    /// certificate passes the TLS handshake and the registry decides.
+    MotoRegistry(Box<MotoIssuer>, Box<MotoRegistry>),
 }
 
 /// How the emulator starts.
@@ -190,23 +194,44 @@ impl Emulator {
         }
     }
 
+    /// Whether the TLS handshake accepts any client certificate (the registry decides).
+    pub fn accepts_any_client_certificate(&self) -> bool {
+        matches!(self.shared.issuing, Issuing::MotoRegistry(..))
+    }
+
     /// What AWS does for one request: authorize the certificate, find the role alias,
     /// assume the role, and record the credentials.
     async fn credentials_for(
         &self,
         alias: &str,
         certificate_id: &str,
+        certificate_der: &[u8],
     ) -> Result<TemporaryCredentials, ApiError> {
-        let lifetime = self.authorize(alias, certificate_id)?;
+        let moto_failure = |error: &dyn std::fmt::Display| {
+            warn!(%error, "moto refused to issue credentials");
+            ApiError::new(ErrorType::InternalFailure, "Internal failure")
+        };
         let credentials = match &self.shared.issuing {
-            Issuing::Local => TemporaryCredentials::generate(certificate_id, lifetime),
-            Issuing::Moto(moto) => moto
-                .issue(certificate_id, lifetime)
-                .await
-                .map_err(|error| {
-                    warn!(%error, "moto refused to issue credentials");
-                    ApiError::new(ErrorType::InternalFailure, "Internal failure")
-                })?,
+            Issuing::Local => {
+                let lifetime = self.authorize(alias, certificate_id)?;
+                TemporaryCredentials::generate(certificate_id, lifetime)
+            }
+            Issuing::Moto(moto) => {
+                let lifetime = self.authorize(alias, certificate_id)?;
+                moto.issue(certificate_id, lifetime)
+                    .await
+                    .map_err(|e| moto_failure(&e))?
+            }
+            Issuing::MotoRegistry(moto, registry) => {
+                let authorized = registry
+                    .authorize(certificate_der, alias)
+                    .await
+                    .map_err(registry_refusal)?;
+                let lifetime = authorized.lifetime.min(self.credential_lifetime());
+                moto.issue(&authorized.certificate_id, lifetime)
+                    .await
+                    .map_err(|e| moto_failure(&e))?
+            }
         };
         debug!(
             certificate_id,
@@ -255,6 +280,22 @@ fn take_one(counter: &AtomicU32) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
+}
+
+/// AWS's answers for what the registry refuses.
+fn registry_refusal(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NotRegistered | Refusal::NotAllowed => forbidden("Access Denied"),
+        Refusal::Inactive => forbidden("Certificate is not active"),
+        Refusal::NoRoleAlias(alias) => {
+            let message = format!("Role alias {alias} does not exist");
+            ApiError::new(ErrorType::ResourceNotFound, message)
+        }
+        other => {
+            warn!(error = %other, "moto's registry could not be read");
+            ApiError::new(ErrorType::InternalFailure, "Internal failure")
+        }
+    }
 }
 
 fn forbidden(message: &str) -> ApiError {

@@ -15,6 +15,7 @@
 
 mod process;
 mod query;
+mod registry;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -30,6 +31,7 @@ pub use process::{moto_server_program, MotoServer, MOTO_SERVER_VAR};
 #[cfg(test)]
 pub(crate) use query::xml_text;
 pub use query::MotoClient;
+pub use registry::{moto_certificate_id, Authorized, MotoRegistry, Refusal};
 
 use super::credentials::TemporaryCredentials;
 use crate::sigv4;

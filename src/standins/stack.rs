@@ -16,7 +16,7 @@ use super::credentials::{
     CredentialStore, Emulator, EmulatorConfig, EmulatorError, Issuing, DEFAULT_CREDENTIAL_LIFETIME,
     DEFAULT_ROLE_ALIAS,
 };
-use super::moto::{MotoError, MotoIssuer, MotoIssuerConfig};
+use super::moto::{MotoError, MotoIssuer, MotoIssuerConfig, MotoRegistry};
 use super::pki::{Crl, IssuedCert, PkiError, TestCa};
 use super::random;
 use super::s3::{self, AdminKey, DiskBucket, S3StandinConfig, S3StandinError};
@@ -69,6 +69,9 @@ pub struct StackConfig {
     pub data_dir: Option<PathBuf>,
     /// Issue credentials through moto instead of locally.
     pub moto: Option<MotoIssuerConfig>,
+    /// With `moto`: take the certificates, their status and policies and the role alias from
+    /// moto's IoT registry (what `certdrop send` creates there) instead of this stack's CA.
+    pub moto_registry: bool,
 }
 
 impl Default for StackConfig {
@@ -83,6 +86,7 @@ impl Default for StackConfig {
             server_key_pem: None,
             data_dir: None,
             moto: None,
+            moto_registry: false,
         }
     }
 }
@@ -134,7 +138,7 @@ impl Stack {
         let emulator_config = EmulatorConfig {
             role_aliases: vec![config.role_alias.clone()],
             credential_lifetime: config.credential_lifetime,
-            issuing: issuing(config.moto)?,
+            issuing: issuing(config.moto, config.moto_registry)?,
         };
         let emulator = Emulator::new(emulator_config, store.clone());
 
@@ -338,8 +342,12 @@ fn data_folder(given: Option<PathBuf>) -> Result<(PathBuf, Option<ScratchDir>), 
     }
 }
 
-fn issuing(moto: Option<MotoIssuerConfig>) -> Result<Issuing, MotoError> {
+fn issuing(moto: Option<MotoIssuerConfig>, registry: bool) -> Result<Issuing, MotoError> {
     Ok(match moto {
+        Some(moto) if registry => {
+            let lookup = MotoRegistry::new(&moto.endpoint, moto.admin.clone())?;
+            Issuing::MotoRegistry(Box::new(MotoIssuer::new(moto)?), Box::new(lookup))
+        }
         Some(moto) => Issuing::Moto(Box::new(MotoIssuer::new(moto)?)),
         None => Issuing::Local,
     })

@@ -52,7 +52,8 @@ impl Emulator {
         server: &IssuedCert,
         client_ca_der: &[u8],
     ) -> Result<ServerHandle, EmulatorError> {
-        let acceptor = TlsAcceptor::from(tls_config(server, client_ca_der)?);
+        let any_client = self.accepts_any_client_certificate();
+        let acceptor = TlsAcceptor::from(tls_config(server, client_ca_der, any_client)?);
         let listener = server::bind_loopback()
             .await
             .map_err(EmulatorError::Listen)?;
@@ -67,9 +68,13 @@ impl Emulator {
 fn tls_config(
     server: &IssuedCert,
     client_ca_der: &[u8],
+    any_client: bool,
 ) -> Result<Arc<ServerConfig>, EmulatorError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = client_verifier(&provider, client_ca_der)?;
+    let verifier: Arc<dyn ClientCertVerifier> = match any_client {
+        true => Arc::new(AnyClientCertificate(provider.clone())),
+        false => client_verifier(&provider, client_ca_der)?,
+    };
     let chain = vec![CertificateDer::from(server.cert_der().to_vec())];
     let key_pem = server.key_pem().as_bytes();
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(EmulatorError::Pem)?;
@@ -97,6 +102,51 @@ fn client_verifier(
         .map_err(EmulatorError::Verifier)
 }
 
+/// Requires a client certificate and proof of its key, whoever issued it: AWS IoT accepts
+/// any certificate registered with it, whatever its issuer, and so does the emulator when
+/// moto's registry decides which certificates exist.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<CryptoProvider>);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// One connection: the TLS handshake (which rustls fails without a valid client
 /// certificate), then HTTP/1.1 requests answered for the certificate that authenticated.
 async fn serve_connection(emulator: Emulator, acceptor: TlsAcceptor, tcp: TcpStream) {
@@ -112,13 +162,16 @@ async fn serve_connection(emulator: Emulator, acceptor: TlsAcceptor, tcp: TcpStr
         .1
         .peer_certificates()
         .and_then(|chain| chain.first());
-    let Some(certificate_id) = peer.map(|cert| pki::certificate_id(cert)) else {
+    let Some(peer) = peer else {
         debug!("no client certificate after the handshake");
         return;
     };
-    let certificate_id: Arc<str> = certificate_id.into();
-    let service =
-        service_fn(move |request| answer(emulator.clone(), certificate_id.clone(), request));
+    let certificate_id: Arc<str> = pki::certificate_id(peer).into();
+    let certificate_der: Arc<[u8]> = peer.as_ref().into();
+    let service = service_fn(move |request| {
+        let client = (certificate_id.clone(), certificate_der.clone());
+        answer(emulator.clone(), client, request)
+    });
     let connection = http1::Builder::new().serve_connection(TokioIo::new(tls), service);
     if let Err(error) = connection.await {
         debug!(%error, "connection ended");
@@ -132,7 +185,7 @@ struct ClosedOnPurpose;
 
 async fn answer(
     emulator: Emulator,
-    certificate_id: Arc<str>,
+    (certificate_id, certificate_der): (Arc<str>, Arc<[u8]>),
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ClosedOnPurpose> {
     match emulator.begin_request() {
@@ -151,7 +204,8 @@ async fn answer(
     // emulator keeps no things), so a request naming any thing is served.
     let thing = request.headers().get(THING_NAME_HEADER);
     debug!(alias, ?thing, %certificate_id, "credentials requested");
-    match emulator.credentials_for(alias, &certificate_id).await {
+    let issued = emulator.credentials_for(alias, &certificate_id, &certificate_der);
+    match issued.await {
         Ok(credentials) => Ok(api::credentials_response(&credentials)),
         Err(error) => Ok(error.into_response()),
     }

@@ -70,6 +70,37 @@ impl MotoClient {
         answer_text(action, sent.await?).await
     }
 
+    /// Calls moto's IoT REST API (`GET /certificates/ID`, `POST /policy-targets/NAME`, ...);
+    /// `path` must be percent-encoded as it goes on the wire. Returns the JSON text.
+    pub async fn iot(&self, method: Method, path: &str) -> Result<String, MotoError> {
+        let settings = signed::query_settings("iot", MOTO_REGION, b"");
+        let action = format!("{method} {path}");
+        let url = self.url(path);
+        let sent = signed::send(
+            &self.http,
+            &self.credentials,
+            &settings,
+            method,
+            url,
+            &[],
+            Vec::new(),
+        );
+        let response = sent.await?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return Ok(body);
+        }
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let code = json["__type"].as_str().or(json["code"].as_str());
+        Err(MotoError::Refused {
+            action,
+            status: status.as_u16(),
+            code: code.unwrap_or_default().to_owned(),
+            message: json["message"].as_str().unwrap_or(&body).to_owned(),
+        })
+    }
+
     /// Creates IAM user `name` allowed everything and returns a new access key of it: the
     /// keys to sign with once moto's authentication is on.
     pub async fn create_admin_user(&self, name: &str) -> Result<Credentials, MotoError> {
@@ -103,6 +134,24 @@ impl MotoClient {
         let sent = self.http.post(url.clone()).body("0").send().await;
         let response = sent.map_err(|source| signed::SignedRequestError::Http { url, source })?;
         answer_text("reset-auth", response).await.map(drop)
+    }
+
+    /// Sets how many requests moto lets through unchecked from now on (`inf`: all, `0`: none)
+    /// and returns the previous setting, to restore it with.
+    pub async fn set_unchecked_requests(&self, count: &str) -> Result<String, MotoError> {
+        let url = self.url("/moto-api/reset-auth");
+        let sent = self
+            .http
+            .post(url.clone())
+            .header("content-type", "text/plain")
+            .body(count.to_owned())
+            .send()
+            .await;
+        let response = sent.map_err(|source| signed::SignedRequestError::Http { url, source })?;
+        let text = answer_text("reset-auth", response).await?;
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let previous = answer["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"].as_str();
+        Ok(previous.unwrap_or("inf").to_owned())
     }
 
     /// Creates `bucket` in moto's S3.
