@@ -34,6 +34,25 @@ pub fn existing_password(from_stdin: bool) -> Result<Password> {
     Ok(Password::new(typed))
 }
 
+/// Refuses a chosen password that is easy to guess offline: the envelope travels by mail, so
+/// anyone who intercepts it can try passwords as fast as the key derivation allows.
+pub fn check_strength(password: &Password) -> Result<()> {
+    let text = password.expose();
+    let length = text.chars().count();
+    let mut distinct: Vec<char> = text.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let only_digits = text.chars().all(|c| c.is_ascii_digit());
+    if length < 12 || distinct.len() < 6 || only_digits {
+        bail!(
+            "this password is too easy to guess (it needs at least 12 characters, not only \
+             digits, and not one repeated pattern); leave out --password-stdin and \
+             --password-prompt to get a generated one"
+        );
+    }
+    Ok(())
+}
+
 /// Letters and digits that cannot be mistaken for each other when read aloud or typed from a
 /// note: no `0 o`, `1 i l`.
 const READABLE: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
@@ -63,6 +82,24 @@ pub fn generate() -> Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weak_chosen_passwords_are_refused_and_generated_ones_pass() {
+        for weak in [
+            "",
+            "password",
+            "123456789012345",
+            "abcabcabcabcabc",
+            "Tr0ub4dor&3",
+        ] {
+            assert!(
+                check_strength(&Password::new(weak.into())).is_err(),
+                "{weak}"
+            );
+        }
+        assert!(check_strength(&Password::new("plum-ocean-42-violet".into())).is_ok());
+        assert!(check_strength(&generate()).is_ok());
+    }
 
     #[test]
     fn generated_passwords_are_readable_groups_with_at_least_80_bits() {
