@@ -4,7 +4,8 @@
 //! with the documented exit code and message and a download that resumes.
 //!
 //! One test runs them all, a few at a time, and prints one summary line. The seeds change on
-//! every run; `CERTDROP_FAULT_SEED=<base seed>` (printed with every failure) replays a run.
+//! every run; `CERTDROP_FAULT_SEED=<base seed>` (printed with every failure) replays a run's
+//! contents, fault choices and kill times (the machine's timing still varies).
 //!
 //! Limitation: the receiver's read timeout (`certdrop::net::READ_TIMEOUT`, 30 s) has no
 //! override, and adding one only for tests would put a test hook in the product; so each
