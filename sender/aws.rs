@@ -141,12 +141,14 @@ where
                 // Some endpoints (proxies, S3-compatible servers) answer in another shape.
                 (None, _) => code_from_body(service.raw()),
             };
+            // HEAD answers carry no body: a bare 403 is a denial too.
+            let denied = is_access_denied(&code) || (status == 403 && code.is_empty());
             let code = if code.is_empty() {
                 format!("HTTP {status}")
             } else {
                 code
             };
-            if is_access_denied(&code) {
+            if denied {
                 return anyhow!(
                     "AWS denied {call} ({code}: {message}); ask IT to grant you `{}` (the \
                      certdrop sender policy created by `certdrop init` has it)",

@@ -4,6 +4,7 @@
 mod demo;
 mod pack;
 mod receive;
+mod sender;
 mod standins;
 mod support;
 mod windows;
