@@ -76,6 +76,8 @@ Exit codes:
  10  the file failed verification after retries";
 
 fn main() -> ExitCode {
+    // Windows: delete the transfer keys a killed earlier run could not (see key_cleanup).
+    certdrop::key_cleanup::remove_leftovers();
     let args = Args::parse();
     let lang = args.lang.unwrap_or_else(Lang::from_system);
     console::set_title(&Msg::Title.text(lang));
