@@ -2,9 +2,11 @@
 //! One test binary for all of them keeps linking time down on a 2-core machine.
 
 mod demo;
+mod faults;
 mod pack;
 mod receive;
 mod sender;
 mod standins;
 mod support;
 mod windows;
+mod wine;
