@@ -8,6 +8,7 @@
 mod aws;
 mod carrier;
 mod config;
+mod delivery;
 #[cfg(feature = "standins")]
 mod demo;
 mod identity;
@@ -158,6 +159,13 @@ pub struct SendArgs {
     /// Type the password (twice) instead of using a generated one.
     #[arg(long)]
     password_prompt: bool,
+    /// Also write a zip holding the program and a short read-me for the recipient.
+    #[arg(long)]
+    zip: bool,
+    /// Also put the program (or the zip) in the bucket and print a pre-signed HTTPS link to
+    /// it (at most 7 days, and no longer than your own AWS credentials live).
+    #[arg(long)]
+    link: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,

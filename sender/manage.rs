@@ -571,7 +571,7 @@ pub async fn delete_object(aws: &Aws, bucket: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Certificate, object(s), receipts and the local record of one transfer.
+/// Certificate, object(s), receipts, linked copies and the local record of one transfer.
 async fn delete_transfer(
     aws: &Aws,
     settings: &Settings,
@@ -583,6 +583,8 @@ async fn delete_transfer(
         remove_certificate(aws, settings, id, &arn, true).await?;
     }
     let mut keys = receipt_keys(aws, settings, id).await?;
+    // The copies behind `send --link`: useless once the certificate is gone.
+    keys.extend(list_keys(aws, settings, &format!("receivers/{id}/")).await?);
     if !keep_object {
         keys.extend(list_keys(aws, settings, &format!("transfers/{id}/")).await?);
     }

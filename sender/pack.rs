@@ -70,12 +70,24 @@ fn read_text(path: &Path, what: &str) -> Result<String> {
 
 /// Writes next to the destination, then renames: a failure never leaves a half program.
 pub fn write_program(out: &Path, program: &[u8]) -> Result<()> {
+    write_atomically(out, program, true)
+}
+
+/// Writes a file that is not a program (a zip), under the same rule as [`write_program`].
+pub fn write_file(out: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically(out, bytes, false)
+}
+
+fn write_atomically(out: &Path, bytes: &[u8], executable: bool) -> Result<()> {
     let file_name = out.file_name().context("--out must name a file")?;
     let mut temporary = file_name.to_owned();
     temporary.push(format!(".certdrop-tmp-{}", std::process::id()));
     let temporary = out.with_file_name(temporary);
-    let result = fs::write(&temporary, program)
-        .and_then(|()| make_executable(&temporary))
+    let result = fs::write(&temporary, bytes)
+        .and_then(|()| match executable {
+            true => make_executable(&temporary),
+            false => Ok(()),
+        })
         .and_then(|()| fs::rename(&temporary, out));
     if let Err(error) = result {
         let _ = fs::remove_file(&temporary);

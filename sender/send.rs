@@ -23,9 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::aws::{self, call, Aws};
 use crate::config::{ConfigDir, Settings, TransferRecord};
+use crate::delivery::{self, LinkLimit};
 use crate::identity::pkcs12_from_pem;
 use crate::init::{TTL_DAYS, TTL_TAG};
-use crate::pack::{pack_program, write_program};
+use crate::pack::{pack_program, write_file, write_program};
 use crate::upload::{self, Destination, S3Source, Uploaded};
 use crate::{password, Platform, SendArgs};
 
@@ -48,11 +49,14 @@ pub fn run(args: &SendArgs) -> Result<()> {
         .map(|(platform, stub)| (out_dir.join(program_name(&file_name, platform)), stub))
         .collect();
     for (path, _) in &programs {
-        if path.exists() {
-            bail!(
-                "{} already exists; remove it or choose another --out folder",
-                path.display()
-            );
+        let zip = args.zip.then(|| zip_path(path));
+        for path in std::iter::once(path).chain(zip.as_ref()) {
+            if path.exists() {
+                bail!(
+                    "{} already exists; remove it or choose another --out folder",
+                    path.display()
+                );
+            }
         }
     }
     let kdf = match args.kdf_memory_mib {
@@ -116,8 +120,15 @@ struct Plan<'a> {
 /// What `send` produced.
 struct Sent {
     info: TransferInfo,
-    programs: Vec<PathBuf>,
+    handouts: Vec<Handout>,
     created_at: DateTime<Utc>,
+}
+
+/// What goes to the recipient for one platform: the program, and its zip and link if asked.
+struct Handout {
+    program: PathBuf,
+    zip: Option<PathBuf>,
+    link: Option<delivery::Link>,
 }
 
 impl Sent {
@@ -132,7 +143,12 @@ impl Sent {
             sha256: self.info.sha256.clone(),
             created_at: self.created_at,
             expires_at: self.info.expires_at,
-            programs: self.programs.clone(),
+            programs: self
+                .handouts
+                .iter()
+                .flat_map(|h| std::iter::once(&h.program).chain(&h.zip))
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -162,11 +178,12 @@ async fn send(
     // The upload.
     let key = format!("transfers/{id}/{}", plan.file_name);
     rollback.object = Some(key.clone());
+    let tagging = format!("{TTL_TAG}={}d", ttl_days(plan.hours));
     let destination = Destination {
         s3: aws.s3.clone(),
         bucket: settings.bucket.clone(),
         key: key.clone(),
-        tagging: Some(format!("{TTL_TAG}={}d", ttl_days(plan.hours))),
+        tagging: Some(tagging.clone()),
         expires_at,
         parallel: args.parallel,
     };
@@ -192,23 +209,100 @@ async fn send(
         pkcs12: identity.der,
         pkcs12_password: identity.password,
     };
-    let mut written = Vec::new();
+    let mut packed = Vec::new();
     for (path, stub) in &plan.programs {
         let program = pack_program(stub, &payload, plan.password, plan.kdf)
             .with_context(|| format!("packing {}", path.display()))?;
         rollback.programs.push(path.clone());
         write_program(path, &program)?;
-        written.push(path.clone());
+        packed.push((path.clone(), program));
     }
 
     // Before handing anything out: can the new identity really get the file?
     preflight(&payload).await?;
+
+    // The zip and the link, for recipients whose mail refuses an exe.
+    let mut handouts = Vec::new();
+    for (path, program) in packed {
+        let delivery = Delivery {
+            aws,
+            bucket: &settings.bucket,
+            info: &info,
+            tagging: &tagging,
+            created_at,
+        };
+        handouts.push(delivery.hand_out(args, rollback, path, program).await?);
+    }
     rollback.disarm();
     Ok(Sent {
         info,
-        programs: written,
+        handouts,
         created_at,
     })
+}
+
+/// `receive-report.exe` is zipped as `receive-report.zip` beside it.
+fn zip_path(program: &Path) -> PathBuf {
+    let name = program.file_name().map(|n| n.to_string_lossy());
+    program.with_file_name(delivery::zip_name(name.as_deref().unwrap_or("receive")))
+}
+
+/// What the zip and the link of each program need to know of the transfer.
+struct Delivery<'a> {
+    aws: &'a Aws,
+    bucket: &'a str,
+    info: &'a TransferInfo,
+    tagging: &'a str,
+    created_at: DateTime<Utc>,
+}
+
+impl Delivery<'_> {
+    /// Writes the zip (`--zip`), and uploads what the recipient gets, the zip or else the
+    /// program, under `receivers/<id>/` with a pre-signed link to it (`--link`).
+    async fn hand_out(
+        &self,
+        args: &SendArgs,
+        rollback: &mut Rollback<'_>,
+        program: PathBuf,
+        bytes: Vec<u8>,
+    ) -> Result<Handout> {
+        let program_name = program
+            .file_name()
+            .expect("program paths are made from a file name")
+            .to_string_lossy()
+            .into_owned();
+        let mut handout = Handout {
+            program,
+            zip: None,
+            link: None,
+        };
+        let mut given = (program_name.clone(), bytes);
+        if args.zip {
+            let path = zip_path(&handout.program);
+            let archive = delivery::recipient_zip(&program_name, &given.1, self.created_at);
+            rollback.programs.push(path.clone());
+            write_file(&path, &archive)?;
+            let zip_name = delivery::zip_name(&program_name);
+            given = (zip_name, archive);
+            handout.zip = Some(path);
+        }
+        if args.link {
+            let key = delivery::receiver_key(&self.info.transfer_id, &given.0);
+            rollback.receivers.push(key.clone());
+            let expires = self.info.expires_at;
+            let link = delivery::upload_and_link(
+                self.aws,
+                self.bucket,
+                &key,
+                given.1,
+                self.tagging,
+                expires,
+            )
+            .await?;
+            handout.link = Some(link);
+        }
+        Ok(handout)
+    }
 }
 
 /// A certificate made by CreateKeysAndCertificate; the key never leaves memory unzeroized.
@@ -376,6 +470,8 @@ struct Rollback<'a> {
     certificate: Option<(String, String)>,
     policy_attached: bool,
     object: Option<String>,
+    /// Copies of the programs under `receivers/<id>/`, for `--link`.
+    receivers: Vec<String>,
     programs: Vec<PathBuf>,
     armed: bool,
 }
@@ -388,6 +484,7 @@ impl<'a> Rollback<'a> {
             certificate: None,
             policy_attached: false,
             object: None,
+            receivers: Vec::new(),
             programs: Vec::new(),
             armed: true,
         }
@@ -409,7 +506,8 @@ impl<'a> Rollback<'a> {
                 }
             }
         }
-        if let Some(key) = self.object.take() {
+        let receivers = self.receivers.drain(..);
+        for key in receivers.chain(self.object.take()) {
             if let Err(e) =
                 crate::manage::delete_object(self.aws, &self.settings.bucket, &key).await
             {
@@ -648,10 +746,24 @@ fn progress_bar(json: bool) -> ProgressBar {
 
 fn print_result(sent: &Sent, password: &Password, generated: bool, json: bool) {
     let info = &sent.info;
+    let programs: Vec<&PathBuf> = sent.handouts.iter().map(|h| &h.program).collect();
     if json {
+        let zips: Vec<&PathBuf> = sent
+            .handouts
+            .iter()
+            .filter_map(|h| h.zip.as_ref())
+            .collect();
+        let links: Vec<serde_json::Value> = sent
+            .handouts
+            .iter()
+            .filter_map(|h| h.link.as_ref())
+            .map(|l| serde_json::json!({ "url": l.url, "expires_at": l.expires_at }))
+            .collect();
         let value = serde_json::json!({
             "transfer_id": info.transfer_id,
-            "programs": sent.programs,
+            "programs": programs,
+            "zips": zips,
+            "links": links,
             "bucket": info.bucket,
             "key": info.key,
             "size": info.size,
@@ -664,15 +776,47 @@ fn print_result(sent: &Sent, password: &Password, generated: bool, json: bool) {
         return;
     }
     println!("transfer:  {}", info.transfer_id);
-    for program in &sent.programs {
-        println!("program:   {}", program.display());
+    for handout in &sent.handouts {
+        println!("program:   {}", handout.program.display());
+        if let Some(zip) = &handout.zip {
+            println!("zip:       {}", zip.display());
+        }
+        if let Some(link) = &handout.link {
+            println!("link:      {}", link.url);
+            println!("           {}", link_lifetime_note(link, info.expires_at));
+        }
     }
     println!("expires:   {}", info.expires_at.to_rfc3339());
     println!("password:  {}", password.expose());
+    let what = if sent.handouts.iter().any(|h| h.link.is_some()) {
+        "the link"
+    } else if sent.handouts.iter().any(|h| h.zip.is_some()) {
+        "the zip"
+    } else {
+        "the program"
+    };
     println!(
-        "Send the program to the recipient, and the password by another channel (phone, \
-         a different messenger), never in the same mail."
+        "Send {what} to the recipient, and the password by another channel (phone, a \
+         different messenger), never in the same mail."
     );
+}
+
+/// When a link stops working, and why if that is before the transfer ends.
+fn link_lifetime_note(link: &delivery::Link, transfer_expires: DateTime<Utc>) -> String {
+    let until = link.expires_at.to_rfc3339();
+    let transfer = transfer_expires.to_rfc3339();
+    match link.cut_short_by {
+        None => format!("(works until {until}, as long as the transfer)"),
+        Some(LinkLimit::SevenDays) => format!(
+            "(works until {until}: S3 lets a link live 7 days at most, and the transfer lasts \
+             until {transfer}; after that, hand over the program itself)"
+        ),
+        Some(LinkLimit::SenderCredentials) => format!(
+            "(works until {until} only: it is signed with your temporary AWS credentials and \
+             ends with them, before the transfer does ({transfer}); hand over the program \
+             itself, or send again signed in with longer-lived credentials)"
+        ),
+    }
 }
 
 #[cfg(test)]

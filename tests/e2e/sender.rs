@@ -750,3 +750,93 @@ fn sweep_deletes_only_expired_transfers_and_dry_run_deletes_nothing() {
     assert!(world.certificates().is_empty());
     assert_eq!(world.keys("transfers/").len(), 1);
 }
+
+/// `--zip` and `--link`, for mail that refuses an exe: the zip holds the program and the
+/// read-me and opens with another implementation (Python's zipfile); the link serves the zip
+/// from `receivers/<id>/`, lives 7 days at most, and `delete` removes the copy.
+#[test]
+fn send_zip_and_link_hand_the_program_over_and_delete_removes_them() {
+    let world = World::start("certdrop-e2e-link");
+    world.init(PROFILE);
+    let file = world.path("drawings.bin");
+    let content = random_file(&file, 2 * 1024 * 1024, 4);
+    let before = chrono::Utc::now();
+    let sent = world.send_ok(
+        PROFILE,
+        file.to_str().unwrap(),
+        &["--zip", "--link", "--expires", "10d"],
+    );
+    let id = sent["transfer_id"].as_str().unwrap();
+    let program = program_of(&sent);
+    let zip = PathBuf::from(sent["zips"][0].as_str().unwrap());
+    assert_eq!(zip.file_name().unwrap(), "receive-drawings.zip");
+
+    // The zip, as another reader sees it: two entries, intact, the program unchanged.
+    let extracted = world.path("extracted");
+    let script = "import sys, zipfile\n\
+                  z = zipfile.ZipFile(sys.argv[1])\n\
+                  assert z.testzip() is None\n\
+                  print('\\n'.join(z.namelist()))\n\
+                  z.extractall(sys.argv[2])\n";
+    let python = Command::new("python3")
+        .args(["-c", script])
+        .arg(&zip)
+        .arg(&extracted)
+        .output()
+        .expect("python3 runs");
+    assert!(python.status.success(), "{}", text(&python));
+    let names = String::from_utf8(python.stdout).unwrap();
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["receive-drawings", "README.txt"]
+    );
+    let inside = std::fs::read(extracted.join("receive-drawings")).unwrap();
+    assert!(
+        inside == std::fs::read(&program).unwrap(),
+        "the zipped program differs"
+    );
+    let readme = std::fs::read_to_string(extracted.join("README.txt")).unwrap();
+    assert!(readme.contains("ファイルの受け取り方") && readme.contains("password"));
+
+    // The program from the zip works.
+    use std::os::unix::fs::PermissionsExt;
+    let unzipped = extracted.join("receive-drawings");
+    std::fs::set_permissions(&unzipped, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = world.path("downloads");
+    let password = sent["password"].as_str().unwrap();
+    let args = ["--out", out.to_str().unwrap(), "--no-pause"];
+    let output = receive(&unzipped, &args, password);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(std::fs::read(out.join("drawings.bin")).unwrap() == content);
+
+    // The link: a copy of the zip under receivers/<id>/, with the transfer's lifecycle tag,
+    // signed for 7 days (the transfer lasts 10).
+    let copy = format!("receivers/{id}/receive-drawings.zip");
+    assert_eq!(world.keys("receivers/"), std::slice::from_ref(&copy));
+    assert_eq!(
+        world.tags(&copy),
+        [("certdrop-ttl".to_owned(), "14d".to_owned())]
+    );
+    let url = sent["links"][0]["url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Expires=604800"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(sent["links"][0]["expires_at"].clone()).unwrap();
+    let week = chrono::Duration::days(7);
+    assert!(expires >= before + week && expires <= chrono::Utc::now() + week);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let served = world.runtime.block_on(async {
+        let response = http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap()
+    });
+    assert!(
+        served == std::fs::read(&zip).unwrap(),
+        "the link serves other bytes"
+    );
+
+    // delete removes the copy with the rest.
+    world.run_ok(PROFILE, &["delete", id]);
+    assert!(world.keys("receivers/").is_empty());
+    assert!(world.keys("transfers/").is_empty());
+}
