@@ -43,12 +43,7 @@ impl Aws {
     /// Loads the standard chain (arguments, environment, profile files, SSO) with certdrop's
     /// HTTP client, which both the SDK clients and the credential providers use.
     pub async fn load(args: &AwsArgs) -> Result<Aws> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
         }
@@ -62,16 +57,10 @@ impl Aws {
                  region (`aws configure set region ap-northeast-1`)"
             );
         }
-        let s3_config = aws_sdk_s3::config::Builder::from(&config)
-            // Custom endpoints (moto, MinIO, a VPC endpoint by IP) need path-style addressing.
-            .force_path_style(config.endpoint_url().is_some() || s3_endpoint_env().is_some())
-            // Our own per-part SHA-256 checksums replace the SDK's default CRC32.
-            .request_checksum_calculation(
-                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
-            )
-            .build();
+        let custom_endpoint = config.endpoint_url().is_some() || s3_endpoint_env().is_some();
+        let s3 = s3_client(aws_sdk_s3::config::Builder::from(&config), custom_endpoint);
         Ok(Aws {
-            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            s3,
             iot: aws_sdk_iot::Client::new(&config),
             cloudformation: aws_sdk_cloudformation::Client::new(&config),
             config,
@@ -89,6 +78,29 @@ impl Aws {
     pub fn custom_s3_endpoint(&self) -> Option<String> {
         s3_endpoint_env().or_else(|| self.config.endpoint_url().map(str::to_owned))
     }
+}
+
+/// The SDK's HTTP client on rustls and ring (no aws-lc to build).
+pub fn http_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+/// An S3 client with certdrop's settings on top of `builder`.
+pub fn s3_client(
+    builder: aws_sdk_s3::config::Builder,
+    custom_endpoint: bool,
+) -> aws_sdk_s3::Client {
+    let config = builder
+        // Custom endpoints (moto, MinIO, a VPC endpoint by IP) need path-style addressing.
+        .force_path_style(custom_endpoint)
+        // Our own per-part SHA-256 checksums replace the SDK's default CRC32.
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// `AWS_ENDPOINT_URL_S3`, as the SDK reads it for the S3 client.

@@ -9,14 +9,15 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use certdrop::envelope::{KdfParams, Payload};
-use certdrop::s3::S3Object;
 use certdrop::standins::{Stack, StackConfig};
 use certdrop::transfer::TransferInfo;
 use chrono::{Duration, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::aws;
 use crate::identity::pkcs12_from_pem;
 use crate::pack::{pack_program, write_program};
+use crate::upload::{self, Destination, Uploaded};
 use crate::{password, DemoArgs};
 
 const SAMPLE_NAME: &str = "certdrop-demo-sample.bin";
@@ -47,8 +48,12 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     // 3. What `certdrop send` does once it has an identity: upload, seal, pack.
     let client = stack.issue_client("certdrop demo recipient")?;
     let transfer_id = client.certificate_id();
-    let info = transfer_info(&stack, &transfer_id, &content);
-    upload(&stack, &info, content)?;
+    let key = format!("transfers/{transfer_id}/{SAMPLE_NAME}");
+    let uploaded = upload(&stack, &key, &sample)?;
+    if uploaded.sha256 != hex::encode(Sha256::digest(&content)) {
+        bail!("the uploader read other bytes than the sample holds");
+    }
+    let info = transfer_info(&stack, &transfer_id, key, &uploaded);
     say(&format!("uploaded to s3://{}/{}", info.bucket, info.key));
     let identity = pkcs12_from_pem(client.cert_pem(), client.key_pem())?;
     let payload = Payload {
@@ -133,17 +138,22 @@ fn sample_content(size_mib: u32) -> Vec<u8> {
     content
 }
 
-fn transfer_info(stack: &Stack, transfer_id: &str, content: &[u8]) -> TransferInfo {
+fn transfer_info(
+    stack: &Stack,
+    transfer_id: &str,
+    key: String,
+    uploaded: &Uploaded,
+) -> TransferInfo {
     TransferInfo {
         transfer_id: transfer_id.to_owned(),
         credentials_endpoint: stack.credentials_endpoint(),
         role_alias: stack.role_alias().to_owned(),
         region: stack.region().to_owned(),
         bucket: stack.bucket().to_owned(),
-        key: format!("transfers/{transfer_id}/{SAMPLE_NAME}"),
+        key,
         s3_endpoint: Some(stack.s3_endpoint()),
-        size: content.len() as u64,
-        sha256: hex::encode(Sha256::digest(content)),
+        size: uploaded.size,
+        sha256: uploaded.sha256.clone(),
         file_name: SAMPLE_NAME.to_owned(),
         expires_at: Utc::now() + Duration::days(1),
         sender: "certdrop demo".to_owned(),
@@ -153,16 +163,35 @@ fn transfer_info(stack: &Stack, transfer_id: &str, content: &[u8]) -> TransferIn
     }
 }
 
-/// Puts the object through the S3 stand-in's API, signed with the admin's key.
-// Limitation: one PUT, not `certdrop send`'s parallel multipart upload (not written yet), so
-// the demo keeps its sample small.
-fn upload(stack: &Stack, info: &TransferInfo, content: Vec<u8>) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let http = certdrop::net::client(None, None, 1)?;
-    let object = S3Object::new(http, info, &info.key)?;
-    let admin = stack.admin_credentials();
-    runtime.block_on(object.put(&admin, content, "application/octet-stream"))?;
-    Ok(())
+/// `certdrop send`'s uploader (parallel multipart, SHA-256 while reading) with an AWS SDK
+/// client pointed at the S3 stand-in and signing with its administrator's key.
+fn upload(stack: &Stack, key: &str, sample: &Path) -> Result<Uploaded> {
+    let admin = stack.admin_key();
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        admin.access_key_id(),
+        admin.secret_access_key(),
+        None,
+        None,
+        "certdrop-demo",
+    );
+    let builder = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(stack.region().to_owned()))
+        .endpoint_url(stack.s3_endpoint())
+        .credentials_provider(credentials)
+        .http_client(aws::http_client());
+    let destination = Destination {
+        s3: aws::s3_client(builder, true),
+        bucket: stack.bucket().to_owned(),
+        key: key.to_owned(),
+        tagging: None,
+        expires_at: Utc::now() + Duration::days(1),
+        parallel: upload::DEFAULT_PARALLEL,
+    };
+    let progress = crate::send::progress_bar(false);
+    let uploaded = aws::runtime()?.block_on(upload::upload_file(&destination, sample, &progress));
+    progress.finish_and_clear();
+    uploaded
 }
 
 /// Runs the packed program: at this terminal, or with the password on standard input.

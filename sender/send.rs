@@ -731,7 +731,7 @@ fn sender_name(args: &SendArgs) -> Result<String> {
     Ok(name)
 }
 
-fn progress_bar(json: bool) -> ProgressBar {
+pub fn progress_bar(json: bool) -> ProgressBar {
     if json {
         return ProgressBar::hidden();
     }

@@ -234,6 +234,11 @@ impl Stack {
         self.admin.to_signing_credentials()
     }
 
+    /// The administrator's key, for an S3 client of another kind (the AWS SDK's).
+    pub fn admin_key(&self) -> &AdminKey {
+        &self.admin
+    }
+
     /// A client certificate with a fresh EC key, registered ACTIVE.
     pub fn issue_client(&self, common_name: &str) -> Result<IssuedCert, StackError> {
         let issued = self.ca.issue_client(common_name)?;

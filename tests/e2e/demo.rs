@@ -5,12 +5,14 @@ use crate::support::*;
 #[test]
 fn demo_sends_and_receives_a_verified_file_without_aws() {
     let output = certdrop()
-        .args(["demo", "--non-interactive", "--size-mib", "8"])
+        .args(["-v", "demo", "--non-interactive", "--size-mib", "20"])
         .output();
     let output = output.unwrap();
     let shown = text(&output);
     assert!(output.status.success(), "{shown}");
     for step in [
+        // `certdrop send`'s uploader, in parts (20 MiB is more than one part).
+        "multipart upload started",
         "demo: uploaded to s3://",
         "demo: packed the receiver program",
         "Done. The file is verified",
