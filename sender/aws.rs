@@ -211,7 +211,7 @@ fn code_from_body(response: &HttpResponse) -> (String, String) {
     )
 }
 
-fn is_access_denied(code: &str) -> bool {
+pub fn is_access_denied(code: &str) -> bool {
     matches!(
         code,
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden"

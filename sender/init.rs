@@ -338,7 +338,7 @@ async fn credentials_endpoint(aws: &Aws) -> Result<String> {
     Ok(format!("https://{address}"))
 }
 
-/// An existing bucket must exist here and must not be public.
+/// An existing bucket must exist here and must not be public, by its policy or its ACL.
 async fn check_existing_bucket(aws: &Aws, bucket: &str) -> Result<()> {
     let what = call("s3:ListBucket", format!("bucket {bucket}"));
     aws.s3
@@ -347,27 +347,98 @@ async fn check_existing_bucket(aws: &Aws, bucket: &str) -> Result<()> {
         .send()
         .await
         .map_err(|e| aws::explain(e, &what))?;
+    let public_by = if policy_is_public(aws, bucket).await? {
+        Some("its policy")
+    } else if acl_is_public(aws, bucket).await? {
+        Some("its ACL")
+    } else {
+        None
+    };
+    if let Some(cause) = public_by {
+        bail!(
+            "the bucket {bucket} is open to the public ({cause} lets anyone in); certdrop \
+             refuses it: block public access on it, or let certdrop make its own bucket with \
+             --create-bucket"
+        );
+    }
+    Ok(())
+}
+
+/// S3's own verdict on the bucket policy (GetBucketPolicyStatus). Where none comes back (some
+/// S3-compatible stores, and moto, do not implement it) the policy is read and judged here.
+async fn policy_is_public(aws: &Aws, bucket: &str) -> Result<bool> {
     let what = call("s3:GetBucketPolicyStatus", format!("bucket {bucket}"));
-    match aws
+    let status = aws
         .s3
         .get_bucket_policy_status()
         .bucket(bucket)
         .send()
-        .await
-    {
+        .await;
+    match status {
         Ok(answer) => {
-            let public = answer.policy_status().and_then(|s| s.is_public()) == Some(true);
-            if public {
-                bail!(
-                    "the bucket {bucket} is open to the public (its policy makes it public); \
-                     certdrop refuses it: block public access or use --create-bucket"
-                );
+            if let Some(public) = answer.policy_status().and_then(|s| s.is_public()) {
+                return Ok(public);
             }
         }
-        Err(error) if aws::error_code(&error) == Some("NoSuchBucketPolicy") => {}
-        Err(error) => return Err(aws::explain(error, &what)),
+        Err(error) if aws::error_code(&error) == Some("NoSuchBucketPolicy") => return Ok(false),
+        Err(error) if aws::error_code(&error).is_some_and(aws::is_access_denied) => {
+            return Err(aws::explain(error, &what));
+        }
+        Err(error) => {
+            debug!(error = %aws::error_chain(&error), "no policy status; reading the policy");
+        }
     }
-    Ok(())
+
+    let what = call("s3:GetBucketPolicy", format!("bucket {bucket}"));
+    match aws.s3.get_bucket_policy().bucket(bucket).send().await {
+        Ok(answer) => Ok(policy_allows_anyone(answer.policy().unwrap_or_default())),
+        Err(error) if aws::error_code(&error) == Some("NoSuchBucketPolicy") => Ok(false),
+        Err(error) => Err(aws::explain(error, &what)),
+    }
+}
+
+/// Whether a bucket policy has an unconditional Allow for every principal (`"*"` or
+/// `{"AWS": "*"}`): the cases S3 itself calls public, without its finer analysis of
+/// conditions, which are taken here as making a statement not public.
+fn policy_allows_anyone(policy: &str) -> bool {
+    let Ok(policy) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return false;
+    };
+    let statements = match &policy["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        one => vec![one.clone()],
+    };
+    let anyone = |principal: &serde_json::Value| match principal {
+        serde_json::Value::String(p) => p == "*",
+        serde_json::Value::Object(map) => map.get("AWS").is_some_and(|aws| match aws {
+            serde_json::Value::String(p) => p == "*",
+            serde_json::Value::Array(list) => list.iter().any(|p| p == "*"),
+            _ => false,
+        }),
+        _ => false,
+    };
+    statements.iter().any(|statement| {
+        statement["Effect"] == "Allow"
+            && anyone(&statement["Principal"])
+            && statement.get("Condition").is_none()
+    })
+}
+
+/// Whether the bucket's ACL grants anything to everyone, or to every AWS account.
+async fn acl_is_public(aws: &Aws, bucket: &str) -> Result<bool> {
+    let what = call("s3:GetBucketAcl", format!("bucket {bucket}"));
+    let acl = aws
+        .s3
+        .get_bucket_acl()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| aws::explain(e, &what))?;
+    let everyone = ["/global/AllUsers", "/global/AuthenticatedUsers"];
+    Ok(acl.grants().iter().any(|grant| {
+        let uri = grant.grantee().and_then(|g| g.uri()).unwrap_or_default();
+        everyone.iter().any(|group| uri.ends_with(group))
+    }))
 }
 
 /// certdrop's lifecycle rules, as the template declares them on a new bucket.
@@ -458,6 +529,31 @@ async fn merge_lifecycle_rules(aws: &Aws, bucket: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_is_public_when_it_allows_anyone_without_a_condition() {
+        let allow = |principal: &str, condition: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":{principal},
+                "Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"{condition}}}]}}"#
+            )
+        };
+        assert!(policy_allows_anyone(&allow(r#""*""#, "")));
+        assert!(policy_allows_anyone(&allow(r#"{"AWS":"*"}"#, "")));
+        assert!(policy_allows_anyone(&allow(
+            r#"{"AWS":["arn:aws:iam::1:root","*"]}"#,
+            ""
+        )));
+        let vpc = r#","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1"}}"#;
+        assert!(!policy_allows_anyone(&allow(r#""*""#, vpc)));
+        assert!(!policy_allows_anyone(&allow(
+            r#"{"AWS":"arn:aws:iam::1:root"}"#,
+            ""
+        )));
+        let deny = r#"{"Statement":{"Effect":"Deny","Principal":"*","Action":"s3:*"}}"#;
+        assert!(!policy_allows_anyone(deny));
+        assert!(!policy_allows_anyone("not json"));
+    }
 
     #[test]
     fn code_rules_match_the_templates_rule_ids_and_tag_values() {
