@@ -113,26 +113,6 @@ fn pack_transfer(
     (transfer.dir, program)
 }
 
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn assert_exit(output: &Output, code: i32, message: &str) {
-    let shown = text(output);
-    assert_eq!(output.status.code(), Some(code), "{shown}");
-    assert!(shown.contains(message), "missing {message:?} in\n{shown}");
-}
-
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -13,6 +13,8 @@ use serde_json::Value;
 
 use crate::support::{certdrop, receive, run_with_stdin, text};
 
+mod uploads;
+
 const PROFILE: &str = "e2e";
 
 /// moto with auth on, the credentials emulator reading moto's registry, and a home folder
@@ -205,6 +207,29 @@ impl World {
         self.run_ok(profile, &args)
     }
 
+    /// `certdrop init --bucket NAME`: adopting a bucket that exists.
+    fn adopt(&self, bucket: &str) -> Output {
+        let endpoint = self.stack.credentials_endpoint();
+        let ca = self.path("ca.pem");
+        let args = [
+            "init",
+            "--bucket",
+            bucket,
+            "--credentials-endpoint",
+            &endpoint,
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ];
+        self.run(PROFILE, &args)
+    }
+
+    /// The ids of the bucket's lifecycle rules.
+    fn lifecycle_rules(&self, bucket: &str) -> Vec<String> {
+        let (status, body) = self.s3("GET", &format!("/{bucket}?lifecycle"));
+        assert_eq!(status, 200, "{body}");
+        xml_all(&body, "ID")
+    }
+
     /// `certdrop send FILE --json` for a Linux receiver, generated password.
     fn send(&self, profile: &str, file: &str, extra: &[&str]) -> Output {
         let out = self.path("out");
@@ -253,14 +278,29 @@ impl World {
     }
 
     fn s3(&self, method: &str, path_and_query: &str) -> (u16, String) {
+        self.s3_with_body(method, path_and_query, Vec::new())
+    }
+
+    fn s3_with_body(&self, method: &str, path_and_query: &str, body: Vec<u8>) -> (u16, String) {
+        self.s3_request(method, path_and_query, &[], body)
+    }
+
+    /// A signed S3 request with the inspector's keys, as an administrator would make it.
+    fn s3_request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
         let url =
             reqwest::Url::parse(&format!("{}{path_and_query}", self.moto.endpoint())).unwrap();
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let settings = signed::s3_settings(MOTO_REGION, b"");
+        let settings = signed::s3_settings(MOTO_REGION, &body);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         self.runtime.block_on(async {
             let keys = self.inspector.clone();
-            let response = signed::send(&http, &keys, &settings, method, url, &[], Vec::new())
+            let response = signed::send(&http, &keys, &settings, method, url, headers, body)
                 .await
                 .unwrap();
             let status = response.status().as_u16();
@@ -581,6 +621,21 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     assert!(world.keys("transfers/").is_empty());
     assert!(world.open_uploads().is_empty());
     assert!(!world.path("out/receive-report").exists());
+
+    // AttachPolicy fails (the IoT policy is gone): the certificate just created goes away.
+    settings["iot_policy"] = "no-such-policy".into();
+    std::fs::write(&profiles, settings.to_string()).unwrap();
+    let output = world.send(PROFILE, file.to_str().unwrap(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = stderr(&output);
+    assert!(message.contains("iot:AttachPolicy"), "{message}");
+    assert!(message.contains("rolled back"), "{message}");
+    assert!(
+        world.certificates().is_empty(),
+        "{:?}",
+        world.certificates()
+    );
+    assert!(world.keys("transfers/").is_empty());
 }
 
 #[test]
@@ -839,4 +894,110 @@ fn send_zip_and_link_hand_the_program_over_and_delete_removes_them() {
     world.run_ok(PROFILE, &["delete", id]);
     assert!(world.keys("receivers/").is_empty());
     assert!(world.keys("transfers/").is_empty());
+}
+
+/// `init --bucket` on a bucket the company already has: its own lifecycle rules stay, a second
+/// run adds nothing, and a bucket whose policy makes it public is refused.
+#[test]
+fn init_adopts_an_existing_bucket_keeping_its_rules_and_refuses_a_public_one() {
+    let world = World::start("certdrop-e2e-adopt");
+    let bucket = "certdrop-e2e-adopt";
+    let (status, body) = world.s3("PUT", &format!("/{bucket}"));
+    assert_eq!(status, 200, "{body}");
+    let owners = "<LifecycleConfiguration><Rule><ID>owner-logs</ID><Filter><Prefix>logs/\
+                  </Prefix></Filter><Status>Enabled</Status><Expiration><Days>90</Days>\
+                  </Expiration></Rule></LifecycleConfiguration>";
+    let path = format!("/{bucket}?lifecycle");
+    let (status, body) = world.s3_with_body("PUT", &path, owners.as_bytes().to_vec());
+    assert_eq!(status, 200, "{body}");
+
+    let first = world.adopt(bucket);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        stderr(&first).contains("kept its 1 own rule(s)"),
+        "{}",
+        text(&first)
+    );
+    let rules = world.lifecycle_rules(bucket);
+    assert_eq!(rules[0], "owner-logs", "{rules:?}");
+    let ours: Vec<&String> = rules
+        .iter()
+        .filter(|r| r.starts_with("certdrop-"))
+        .collect();
+    assert!(
+        ours.len() >= 5,
+        "certdrop's rules were not added: {rules:?}"
+    );
+
+    let second = world.adopt(bucket);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(
+        world.lifecycle_rules(bucket),
+        rules,
+        "a second run changes nothing"
+    );
+
+    // A bucket anyone may read.
+    let public = "certdrop-e2e-public";
+    let (status, body) = world.s3("PUT", &format!("/{public}"));
+    assert_eq!(status, 200, "{body}");
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{public}/*"),
+        }],
+    })
+    .to_string();
+    let path = format!("/{public}?policy");
+    let (status, body) = world.s3_with_body("PUT", &path, policy.into_bytes());
+    assert!(status == 200 || status == 204, "{status}: {body}");
+    let refused = world.adopt(public);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("open to the public (its policy"),
+        "{message}"
+    );
+
+    // A bucket whose ACL lets anyone read it.
+    let listed = "certdrop-e2e-public-acl";
+    let (status, body) = world.s3("PUT", &format!("/{listed}"));
+    assert_eq!(status, 200, "{body}");
+    let acl = [("x-amz-acl", "public-read"), ("content-length", "0")];
+    let (status, body) = world.s3_request("PUT", &format!("/{listed}?acl"), &acl, Vec::new());
+    assert_eq!(status, 200, "{body}");
+    let refused = world.adopt(listed);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let message = stderr(&refused);
+    assert!(message.contains("open to the public (its ACL"), "{message}");
+}
+
+/// `send s3://bucket/key`: an object already in S3 is copied server side into the transfer,
+/// and the recipient gets exactly its bytes.
+#[test]
+fn send_copies_an_object_already_in_s3_and_the_recipient_gets_its_bytes() {
+    let world = World::start("certdrop-e2e-copy");
+    world.init(PROFILE);
+    let content = random_file(&world.path("source.bin"), 9 * 1024 * 1024 + 3, 6);
+    let path = "/certdrop-e2e-copy/exports/quarterly%20report.bin";
+    let (status, body) = world.s3_with_body("PUT", path, content.clone());
+    assert_eq!(status, 200, "{body}");
+
+    let source = "s3://certdrop-e2e-copy/exports/quarterly report.bin";
+    let sent = world.send_ok(PROFILE, source, &[]);
+    let id = sent["transfer_id"].as_str().unwrap();
+    let key = format!("transfers/{id}/quarterly report.bin");
+    assert_eq!(sent["key"], key.as_str());
+    assert_eq!(sent["size"], content.len() as u64);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content));
+    assert_eq!(sent["sha256"], digest.as_str());
+    assert_eq!(world.keys("transfers/"), [key]);
+
+    let output = receive_into(&world, &sent, "downloads");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let received = std::fs::read(world.path("downloads/quarterly report.bin")).unwrap();
+    assert!(received == content, "the received file differs");
 }

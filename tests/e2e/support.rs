@@ -256,3 +256,25 @@ pub async fn moto_setup(bucket: &str) -> MotoSetup {
     let stack = certdrop::standins::Stack::start(config).unwrap();
     MotoSetup { moto, admin, stack }
 }
+
+/// Bytes that look random, the same for the same seed.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// The program ended with `code` and said `message`.
+pub fn assert_exit(output: &Output, code: i32, message: &str) {
+    let shown = text(output);
+    assert_eq!(output.status.code(), Some(code), "{shown}");
+    assert!(shown.contains(message), "missing {message:?} in\n{shown}");
+}

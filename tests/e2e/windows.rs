@@ -46,7 +46,7 @@ pub fn windows_stub() -> &'static Path {
 }
 
 /// A self-signed code-signing certificate, as a company's IT would use (but made up).
-fn code_signing_identity(dir: &Path) {
+pub fn code_signing_identity(dir: &Path) {
     tool(
         "openssl",
         &[
@@ -72,7 +72,7 @@ fn code_signing_identity(dir: &Path) {
     );
 }
 
-fn sign(dir: &Path, input: &Path, output: &Path) {
+pub fn sign(dir: &Path, input: &Path, output: &Path) {
     let (input, output) = (input.to_str().unwrap(), output.to_str().unwrap());
     let args = [
         "sign",
@@ -90,7 +90,7 @@ fn sign(dir: &Path, input: &Path, output: &Path) {
     tool("osslsigncode", &args, dir);
 }
 
-fn verify(dir: &Path, program: &Path) -> std::process::Output {
+pub fn verify(dir: &Path, program: &Path) -> std::process::Output {
     Command::new("osslsigncode")
         .args(["verify", "-CAfile", "sign-cert.pem", "-in"])
         .arg(program)

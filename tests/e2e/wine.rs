@@ -25,7 +25,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
-use crate::windows::windows_stub;
+use crate::windows::{code_signing_identity, sign, verify, windows_stub};
 
 /// The C sources of the test-only helpers.
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/wine");
@@ -258,41 +258,10 @@ fn build_resinfo(home: &Path) -> PathBuf {
 
 /// The release stub signed with a made-up code-signing certificate, as IT signs it once.
 fn sign_stub(home: &Path) -> (PathBuf, PathBuf) {
-    let subject = "/CN=certdrop test code signing (wine)";
-    let request = [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "sign-key.pem",
-        "-out",
-        "sign-cert.pem",
-        "-subj",
-        subject,
-        "-days",
-        "2",
-        "-addext",
-        "extendedKeyUsage=codeSigning",
-    ];
-    tool("openssl", &request, home);
-    let stub = windows_stub().to_str().unwrap();
-    let sign = [
-        "sign",
-        "-certs",
-        "sign-cert.pem",
-        "-key",
-        "sign-key.pem",
-        "-h",
-        "sha256",
-        "-in",
-        stub,
-        "-out",
-        "signed-stub.exe",
-    ];
-    tool("osslsigncode", &sign, home);
-    (home.join("signed-stub.exe"), home.join("sign-cert.pem"))
+    code_signing_identity(home);
+    let signed = home.join("signed-stub.exe");
+    sign(home, windows_stub(), &signed);
+    (signed, home.join("sign-cert.pem"))
 }
 
 /// `Z:\...`: how a Windows program under Wine names a path of this machine.
@@ -578,38 +547,17 @@ fn crt_components_are_full_length(pkcs8_pem: &str) -> bool {
 }
 
 fn assert_signature_verifies(wine: &Wine, program: &Path) {
-    let output = Command::new("osslsigncode")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(&wine.signing_cert)
-        .arg("-in")
-        .arg(program)
-        .output()
-        .expect("osslsigncode is installed by .ci/run");
+    let home = wine
+        .signing_cert
+        .parent()
+        .expect("the certificate is in the run's folder");
+    let output = verify(home, program);
     assert!(
         output.status.success(),
         "{} no longer verifies:\n{}",
         program.display(),
         text(&output)
     );
-}
-
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
-fn assert_exit(output: &Output, code: i32, message: &str) {
-    let shown = text(output);
-    assert_eq!(output.status.code(), Some(code), "{shown}");
-    assert!(shown.contains(message), "missing {message:?} in\n{shown}");
 }
 
 /// A TCP relay to S3 that passes the first `budget` bytes of S3's answers, then forwards
@@ -755,13 +703,16 @@ fn wrong_password_exits_3_under_wine_in_both_languages() {
 }
 
 #[test]
-fn revoked_transfer_exits_6_under_wine() {
+fn revoked_transfer_exits_6_and_leaves_no_key_under_wine() {
     let wine = wine();
     let delivery = WineDelivery::new(&wine, "a.bin", random_bytes(1000, 3));
     delivery.stack.revoke(&delivery.transfer_id);
+    let before = wine.key_stores();
     let output = delivery.receive(&wine, "en", PASSWORD);
     assert_exit(&output, 6, "The sender has cancelled this transfer");
     assert!(delivery.files().is_empty(), "{:?}", delivery.files());
+    // The key was imported for the handshake; failing leaves it behind no more than success.
+    assert_eq!(wine.key_stores(), before, "the key store is as it was");
 }
 
 #[test]
