@@ -3,7 +3,10 @@
 //! every SigV4 signature) on this computer. Prints MB/s for each and their ratio; no timing
 //! is asserted anywhere.
 //!
-//! cargo run --release --example upload_throughput -- [SIZE_MIB] [PARALLEL]
+//! cargo run --release --example upload_throughput -- [SIZE_MIB] [PARALLEL] [RUNS]
+//!
+//! The two uploaders alternate, RUNS times each (default 3); the figures are medians. The
+//! last line, `result: certdrop_mb_s=... aws_mb_s=... ratio=...`, is what bench/run reads.
 //!
 //! `aws` comes from AWS_CLI, or the venv .ci/run makes, or PATH.
 
@@ -29,6 +32,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let size_mib: u64 = args.next().map_or(512, |a| a.parse().expect("SIZE_MIB"));
     let parallel: usize = args.next().map_or(4, |a| a.parse().expect("PARALLEL"));
+    let runs: usize = args.next().map_or(3, |a| a.parse().expect("RUNS"));
 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let root = dir.path().join("s3");
@@ -47,20 +51,39 @@ fn main() {
     let server = runtime.block_on(s3::serve(&config)).expect("s3s-fs starts");
     let endpoint = format!("http://{}", server.addr());
     let bytes = size_mib * 1024 * 1024;
-    println!("{size_mib} MiB to s3s-fs at {endpoint}, certdrop with {parallel} parts at once");
+    println!(
+        "{size_mib} MiB to s3s-fs at {endpoint}, certdrop with {parallel} parts at once, \
+         {runs} run(s) each, alternating"
+    );
 
-    let ours = runtime.block_on(certdrop_upload(&endpoint, &file, parallel));
-    let theirs = aws_cli_upload(&endpoint, &file);
     let rate = |seconds: f64| bytes as f64 / seconds / 1e6;
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let seconds = runtime.block_on(certdrop_upload(&endpoint, &file, parallel));
+        println!(
+            "  certdrop send uploader {seconds:6.2} s {:6.0} MB/s",
+            rate(seconds)
+        );
+        ours.push(seconds);
+        let seconds = aws_cli_upload(&endpoint, &file);
+        println!(
+            "  aws s3 cp              {seconds:6.2} s {:6.0} MB/s",
+            rate(seconds)
+        );
+        theirs.push(seconds);
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
     println!(
-        "certdrop send uploader: {ours:.2} s, {:.0} MB/s",
-        rate(ours)
+        "result: certdrop_mb_s={:.1} aws_mb_s={:.1} ratio={:.3}",
+        rate(ours),
+        rate(theirs),
+        theirs / ours
     );
-    println!(
-        "aws s3 cp:              {theirs:.2} s, {:.0} MB/s",
-        rate(theirs)
-    );
-    println!("ratio certdrop / aws:   {:.2}", theirs / ours);
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn write_sample(path: &Path, size_mib: u64) {
