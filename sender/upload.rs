@@ -211,14 +211,17 @@ async fn upload_parts(
     let part_size = part_size(size);
     let slots = Arc::new(Semaphore::new(destination.parallel.max(1)));
     let mut tasks: JoinSet<Result<CompletedPart>> = JoinSet::new();
+    let mut parts = Vec::new();
     let mut hasher = Sha256::new();
     let mut offset = 0u64;
     let mut number = 0i32;
 
     while offset < size {
         let permit = slots.clone().acquire_owned().await.expect("never closed");
-        if let Some(finished) = tasks.try_join_next() {
-            finished.context("a part upload panicked")??;
+        // Collect the parts done so far: a failure stops the reading early, and every
+        // finished part must reach CompleteMultipartUpload.
+        while let Some(finished) = tasks.try_join_next() {
+            parts.push(finished.context("a part upload panicked")??);
         }
         let length = part_size.min(size - offset);
         let mut buffer = vec![0u8; length as usize];
@@ -243,11 +246,11 @@ async fn upload_parts(
         bail!("{} grew while it was read; send it again", path.display());
     }
 
-    let mut parts = Vec::with_capacity(number as usize);
     while let Some(finished) = tasks.join_next().await {
         parts.push(finished.context("a part upload panicked")??);
     }
     parts.sort_by_key(|p| p.part_number());
+    debug_assert_eq!(parts.len(), number as usize, "every part is listed once");
     complete(destination, upload_id, parts, size).await?;
     Ok(Uploaded {
         size,

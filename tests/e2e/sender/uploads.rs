@@ -177,3 +177,19 @@ fn send_aborts_the_upload_and_rolls_back_when_parts_never_get_through() {
     );
     assert!(!world.path("out/receive-survey").exists());
 }
+
+/// More parts than upload slots: the parts that finish while the file is still being read
+/// must reach CompleteMultipartUpload too (they were once dropped, and S3 refused the list).
+#[test]
+fn send_with_more_parts_than_slots_lists_every_part() {
+    let world = World::start("certdrop-e2e-many-parts");
+    world.init(PROFILE);
+    let file = world.path("archive.bin");
+    let content = random_file(&file, 5 * 8 * 1024 * 1024 + 17, 9);
+    let sent = world.send_ok(PROFILE, file.to_str().unwrap(), &["--parallel", "1"]);
+    assert_eq!(sent["size"], content.len() as u64);
+    assert!(world.open_uploads().is_empty());
+    let output = receive_into(&world, &sent, "downloads");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(std::fs::read(world.path("downloads/archive.bin")).unwrap() == content);
+}
