@@ -41,8 +41,9 @@ pub struct Aws {
 
 impl Aws {
     /// Loads the standard chain (arguments, environment, profile files, SSO) with certdrop's
-    /// HTTP client, which both the SDK clients and the credential providers use.
-    pub async fn load(args: &AwsArgs) -> Result<Aws> {
+    /// HTTP client, which both the SDK clients and the credential providers use. Where the
+    /// chain names no region, `init_region` (the one `certdrop init` set up) is used.
+    pub async fn load(args: &AwsArgs, init_region: Option<&str>) -> Result<Aws> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client());
         if let Some(profile) = &args.profile {
             loader = loader.profile_name(profile);
@@ -50,7 +51,13 @@ impl Aws {
         if let Some(region) = &args.region {
             loader = loader.region(Region::new(region.clone()));
         }
-        let config = loader.load().await;
+        let mut config = loader.load().await;
+        if let (None, Some(region)) = (config.region(), init_region) {
+            config = config
+                .into_builder()
+                .region(Region::new(region.to_owned()))
+                .build();
+        }
         if config.region().is_none() {
             anyhow::bail!(
                 "no AWS region is set; pass --region, set AWS_REGION, or give the profile a \

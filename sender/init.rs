@@ -46,8 +46,9 @@ pub fn run(args: &InitArgs) -> Result<()> {
         None => None,
     };
     aws::runtime()?.block_on(async {
-        let aws = Aws::load(&args.aws).await?;
         let previous = config_dir.load_existing();
+        let previous_region = previous.as_ref().map(|p| p.region.as_str());
+        let aws = Aws::load(&args.aws, previous_region).await?;
         let deployed = deploy(&aws, args, previous.as_ref()).await?;
         let credentials_endpoint = match &args.credentials_endpoint {
             Some(url) => url.trim_end_matches('/').to_owned(),

@@ -59,7 +59,7 @@ fn with_aws<T>(
     let config_dir = ConfigDir::new(&aws_args.profile_name())?;
     let settings = config_dir.load()?;
     aws::runtime()?.block_on(async {
-        let aws = Aws::load(aws_args).await?;
+        let aws = Aws::load(aws_args, Some(&settings.region)).await?;
         body(&aws, &settings, &config_dir).await
     })
 }

@@ -69,7 +69,7 @@ pub fn run(args: &SendArgs) -> Result<()> {
     // 2. The AWS side, with a rollback that undoes whatever was created.
     let runtime = aws::runtime()?;
     runtime.block_on(async {
-        let aws = Aws::load(&args.aws).await?;
+        let aws = Aws::load(&args.aws, Some(&settings.region)).await?;
         let mut rollback = Rollback::new(&aws, &settings);
         let result = send(
             &aws,

@@ -739,6 +739,14 @@ fn bad_inputs_are_refused_before_anything_is_created() {
 fn sweep_deletes_only_expired_transfers_and_dry_run_deletes_nothing() {
     let world = World::start("certdrop-e2e-sweep");
     world.init(PROFILE);
+
+    // A profile without a region works in the region init set up.
+    let mut list = world.command(PROFILE);
+    list.env("AWS_CONFIG_FILE", "/dev/null")
+        .args(["list", "--json"]);
+    let output = list.output().unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+
     let file = world.path("small.txt");
     random_file(&file, 4096, 5);
     let keep = world.send_ok(PROFILE, file.to_str().unwrap(), &["--expires", "2h"]);
