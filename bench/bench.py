@@ -640,7 +640,7 @@ def sender_upload(bin_dir, size_mib, runs):
     """`certdrop send`'s uploader next to `aws s3 cp`, both into s3s-fs on loopback, by
     examples/upload_throughput.rs (which alternates them and prints medians)."""
     program = bin_dir / "examples" / "upload_throughput"
-    done = subprocess.run([program, str(size_mib), "4", str(runs)], capture_output=True,
+    done = subprocess.run([program, str(size_mib), str(runs)], capture_output=True,
                           text=True, check=True)
     print(done.stdout, end="")
     found = re.search(r"^result: certdrop_mb_s=([\d.]+) aws_mb_s=([\d.]+) ratio=([\d.]+)$",

@@ -3,9 +3,10 @@
 //! every SigV4 signature) on this computer. Prints MB/s for each and their ratio; no timing
 //! is asserted anywhere.
 //!
-//! cargo run --release --example upload_throughput -- [SIZE_MIB] [PARALLEL] [RUNS]
+//! cargo run --release --example upload_throughput -- [SIZE_MIB] [RUNS] [PARALLEL]
 //!
-//! The two uploaders alternate, RUNS times each (default 3); the figures are medians. The
+//! The two uploaders alternate, RUNS times each (default 3), certdrop with PARALLEL parts at
+//! once (default: `certdrop send`'s own default); the figures are medians. The
 //! last line, `result: certdrop_mb_s=... aws_mb_s=... ratio=...`, is what bench/run reads.
 //!
 //! `aws` comes from AWS_CLI, or the venv .ci/run makes, or PATH.
@@ -31,8 +32,10 @@ const SECRET: &str = "throughput-bench-secret-not-a-real-one";
 fn main() {
     let mut args = std::env::args().skip(1);
     let size_mib: u64 = args.next().map_or(512, |a| a.parse().expect("SIZE_MIB"));
-    let parallel: usize = args.next().map_or(4, |a| a.parse().expect("PARALLEL"));
     let runs: usize = args.next().map_or(3, |a| a.parse().expect("RUNS"));
+    let parallel = args
+        .next()
+        .map_or(upload::DEFAULT_PARALLEL, |a| a.parse().expect("PARALLEL"));
 
     let dir = tempfile::tempdir().expect("a temporary folder");
     let root = dir.path().join("s3");
@@ -104,7 +107,7 @@ async fn certdrop_upload(endpoint: &str, file: &Path, parallel: usize) -> f64 {
     std::env::set_var("AWS_REGION", "us-east-1");
     std::env::set_var("AWS_ENDPOINT_URL", endpoint);
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
-    let aws = aws::Aws::load(&aws::AwsArgs::default())
+    let aws = aws::Aws::load(&aws::AwsArgs::default(), None)
         .await
         .expect("the SDK loads");
     let destination = upload::Destination {

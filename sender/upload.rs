@@ -25,8 +25,9 @@ use crate::aws::{self, call};
 pub const MIN_PART_SIZE: u64 = 8 * 1024 * 1024;
 /// S3's limit on the number of parts.
 const MAX_PARTS: u64 = 10_000;
-/// Parts in flight at once; memory use is at most this many parts.
-pub const DEFAULT_PARALLEL: usize = 4;
+/// Parts in flight at once; memory use is at most this many parts (8 MiB each for files up
+/// to 80 GB). Eight, like the receiver's connections: one TCP stream is slow on a long path.
+pub const DEFAULT_PARALLEL: usize = 8;
 /// Tries per part before the upload fails.
 const PART_ATTEMPTS: u32 = 4;
 /// CopyObject's limit; above it the copy goes part by part (UploadPartCopy).
