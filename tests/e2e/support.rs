@@ -278,3 +278,13 @@ pub fn assert_exit(output: &Output, code: i32, message: &str) {
     assert_eq!(output.status.code(), Some(code), "{shown}");
     assert!(shown.contains(message), "missing {message:?} in\n{shown}");
 }
+
+/// The names in a folder, sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

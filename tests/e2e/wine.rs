@@ -423,12 +423,7 @@ impl WineDelivery {
     }
 
     fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.downloads())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+        file_names(&self.downloads())
     }
 }
 

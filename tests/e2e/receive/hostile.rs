@@ -53,7 +53,7 @@ fn hostile_file_names_from_the_envelope_become_safe_names_in_the_chosen_folder()
         assert!(
             read(&out.join(saved)) == content,
             "{hostile:?} was not saved as {saved:?}: {:?}\n{}",
-            names(&out),
+            file_names(&out),
             text(&output)
         );
     }
@@ -62,21 +62,12 @@ fn hostile_file_names_from_the_envelope_become_safe_names_in_the_chosen_folder()
     let mut expected: Vec<String> = cases.iter().map(|(_, saved)| saved.to_string()).collect();
     expected.push("Report.PDF".to_owned());
     expected.sort();
-    assert_eq!(names(&out), expected);
+    assert_eq!(file_names(&out), expected);
     assert_eq!(read(&out.join("Report.PDF")), b"the recipient's own");
-    assert_eq!(names(root.path()), ["inner"]);
-    assert_eq!(names(&root.path().join("inner")), ["out"]);
+    assert_eq!(file_names(root.path()), ["inner"]);
+    assert_eq!(file_names(&root.path().join("inner")), ["out"]);
     assert!(!Path::new(&absolute).exists(), "{absolute} was written");
     assert!(long_saved.len() <= 200, "{} bytes", long_saved.len());
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -267,7 +258,7 @@ fn a_whole_transfer_logged_at_trace_level_shows_no_secret() {
         outputs.push((format!("receipt {receipt}"), bytes));
     }
     assert!(outputs.len() > 1, "no receipt was written");
-    for name in names(&out) {
+    for name in file_names(&out) {
         if name != "secret-plans.bin" {
             outputs.push((name.clone(), read(&out.join(name))));
         }
