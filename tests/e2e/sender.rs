@@ -232,13 +232,38 @@ impl World {
 
     /// `certdrop send FILE --json` for a Linux receiver, generated password.
     fn send(&self, profile: &str, file: &str, extra: &[&str]) -> Output {
+        self.send_through(profile, file, None, extra)
+    }
+
+    /// `send`, with S3 reached at `s3_endpoint` instead of moto's own address when given.
+    fn send_through(
+        &self,
+        profile: &str,
+        file: &str,
+        s3_endpoint: Option<&str>,
+        extra: &[&str],
+    ) -> Output {
         let out = self.path("out");
         std::fs::create_dir_all(&out).unwrap();
         let mut command = self.command(profile);
+        if let Some(endpoint) = s3_endpoint {
+            command.env("AWS_ENDPOINT_URL_S3", endpoint);
+        }
         command.args(["send", file, "--platform", "linux-x86_64", "--json"]);
         command.args(["--kdf-memory-mib", "8", "--out"]).arg(&out);
         command.args(extra);
         run_with_stdin(&mut command, "")
+    }
+
+    /// After a failed send: no certificate, object, open upload or program is left.
+    fn assert_nothing_left(&self, program_name: &str) {
+        let certificates = self.certificates();
+        assert!(certificates.is_empty(), "{certificates:?}");
+        assert!(self.policy_targets().is_empty());
+        assert!(self.keys("transfers/").is_empty());
+        let uploads = self.open_uploads();
+        assert!(uploads.is_empty(), "{uploads:?}");
+        assert!(!self.path("out").join(program_name).exists());
     }
 
     fn send_ok(&self, profile: &str, file: &str, extra: &[&str]) -> Value {
@@ -576,14 +601,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let mut command = world.command(PROFILE);
-    command.env("AWS_ENDPOINT_URL_S3", &dead_url);
-    command.args(["send", file.to_str().unwrap(), "--platform", "linux-x86_64"]);
-    command
-        .args(["--kdf-memory-mib", "8", "--out"])
-        .arg(world.path("out"));
-    std::fs::create_dir_all(world.path("out")).unwrap();
-    let output = run_with_stdin(&mut command, "");
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&dead_url), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let message = stderr(&output);
     assert!(
@@ -591,15 +609,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
         "{message}"
     );
     assert!(message.contains("rolled back"), "{message}");
-    assert!(
-        world.certificates().is_empty(),
-        "{:?}",
-        world.certificates()
-    );
-    assert!(world.policy_targets().is_empty());
-    assert!(world.keys("transfers/").is_empty());
-    assert!(world.open_uploads().is_empty());
-    assert!(!world.path("out/receive-report").exists());
+    world.assert_nothing_left("receive-report");
 
     // The preflight fails (nothing serves the credentials endpoint): the uploaded object,
     // the written program and the certificate are all removed.
@@ -613,14 +623,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     let message = stderr(&output);
     assert!(message.contains("preflight failed"), "{message}");
     assert!(message.contains("rolled back"), "{message}");
-    assert!(
-        world.certificates().is_empty(),
-        "{:?}",
-        world.certificates()
-    );
-    assert!(world.keys("transfers/").is_empty());
-    assert!(world.open_uploads().is_empty());
-    assert!(!world.path("out/receive-report").exists());
+    world.assert_nothing_left("receive-report");
 
     // AttachPolicy fails (the IoT policy is gone): the certificate just created goes away.
     settings["iot_policy"] = "no-such-policy".into();
@@ -630,12 +633,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     let message = stderr(&output);
     assert!(message.contains("iot:AttachPolicy"), "{message}");
     assert!(message.contains("rolled back"), "{message}");
-    assert!(
-        world.certificates().is_empty(),
-        "{:?}",
-        world.certificates()
-    );
-    assert!(world.keys("transfers/").is_empty());
+    world.assert_nothing_left("receive-report");
 }
 
 #[test]

@@ -112,20 +112,8 @@ fn send_sends_a_reset_part_again_and_the_transfer_completes() {
     let file = world.path("survey.bin");
     let content = random_file(&file, 20 * 1024 * 1024 + 11, 7);
 
-    let mut command = world.command(PROFILE);
-    command.env("AWS_ENDPOINT_URL_S3", breaker.endpoint());
-    command.args([
-        "send",
-        file.to_str().unwrap(),
-        "--platform",
-        "linux-x86_64",
-        "--json",
-    ]);
-    command
-        .args(["--kdf-memory-mib", "8", "--out"])
-        .arg(world.path("out"));
-    std::fs::create_dir_all(world.path("out")).unwrap();
-    let output = run_with_stdin(&mut command, "");
+    let endpoint = breaker.endpoint();
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&endpoint), &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(breaker.resets(), 2, "the relay reset two part uploads");
     let sent: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -145,14 +133,8 @@ fn send_aborts_the_upload_and_rolls_back_when_parts_never_get_through() {
     let file = world.path("survey.bin");
     random_file(&file, 20 * 1024 * 1024, 8);
 
-    let mut command = world.command(PROFILE);
-    command.env("AWS_ENDPOINT_URL_S3", breaker.endpoint());
-    command.args(["send", file.to_str().unwrap(), "--platform", "linux-x86_64"]);
-    command
-        .args(["--kdf-memory-mib", "8", "--out"])
-        .arg(world.path("out"));
-    std::fs::create_dir_all(world.path("out")).unwrap();
-    let output = run_with_stdin(&mut command, "");
+    let endpoint = breaker.endpoint();
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&endpoint), &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let message = stderr(&output);
     assert!(message.contains("s3:PutObject"), "{message}");
@@ -164,18 +146,7 @@ fn send_aborts_the_upload_and_rolls_back_when_parts_never_get_through() {
     );
 
     // Nothing is left: no open multipart upload, object, certificate or program.
-    assert!(
-        world.open_uploads().is_empty(),
-        "{:?}",
-        world.open_uploads()
-    );
-    assert!(world.keys("transfers/").is_empty());
-    assert!(
-        world.certificates().is_empty(),
-        "{:?}",
-        world.certificates()
-    );
-    assert!(!world.path("out/receive-survey").exists());
+    world.assert_nothing_left("receive-survey");
 }
 
 /// More parts than upload slots: the parts that finish while the file is still being read
