@@ -9,6 +9,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
+/// The error and its causes on one line.
+pub use certdrop::net::error_chain;
+
 /// The AWS options every command that talks to AWS takes.
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct AwsArgs {
@@ -223,21 +226,6 @@ pub fn is_access_denied(code: &str) -> bool {
         code,
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden"
     ) || code.contains("AccessDenied")
-}
-
-/// The error and its causes on one line.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A tokio runtime for one command.

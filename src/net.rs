@@ -97,7 +97,7 @@ impl NetError {
         };
         NetError {
             kind,
-            detail: describe(&error),
+            detail: error_chain(&error),
         }
     }
 
@@ -159,8 +159,9 @@ fn is_tls_io_error(error: &(dyn std::error::Error + 'static)) -> bool {
     sspi || text.contains("SSL routines") || text.contains("tlsv1 alert")
 }
 
-/// The error and its causes on one line (reqwest's own Display stops at the first).
-fn describe(error: &reqwest::Error) -> String {
+/// The error and its causes on one line (reqwest's own Display, for one, stops at the first),
+/// each cause once.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
