@@ -1007,3 +1007,59 @@ fn send_copies_an_object_already_in_s3_and_the_recipient_gets_its_bytes() {
     let received = std::fs::read(world.path("downloads/quarterly report.bin")).unwrap();
     assert!(received == content, "the received file differs");
 }
+
+/// `send` for a Windows recipient, with the stub IT signed: the program is named like a
+/// Windows program, its Authenticode signature still verifies, and it opens with the password.
+#[test]
+fn send_packs_the_signed_windows_stub_and_the_signature_stays_valid() {
+    use crate::windows::{code_signing_identity, sign, verify, windows_stub};
+
+    let world = World::start("certdrop-e2e-windows");
+    world.init(PROFILE);
+    code_signing_identity(world.home.path());
+    let stub = world.path("certdrop-receiver.exe");
+    sign(world.home.path(), windows_stub(), &stub);
+    let file = world.path("見積書.pdf");
+    random_file(&file, 1024 * 1024, 10);
+
+    let out = world.path("windows-out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut command = world.command(PROFILE);
+    command.args([
+        "send",
+        file.to_str().unwrap(),
+        "--json",
+        "--platform",
+        "windows-x86_64",
+    ]);
+    command.args(["--kdf-memory-mib", "8", "--stub"]).arg(&stub);
+    command.arg("--out").arg(&out);
+    let output = run_with_stdin(&mut command, "");
+    assert!(output.status.success(), "{}", text(&output));
+    let sent: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let program = program_of(&sent);
+    assert_eq!(program.file_name().unwrap(), "receive-見積書.exe");
+
+    let verified = verify(world.home.path(), &program);
+    assert!(verified.status.success(), "{}", text(&verified));
+    let report = world.run_ok(PROFILE, &["inspect", program.to_str().unwrap()]);
+    let report = text(&report);
+    for expected in [
+        "format:     PE",
+        "Authenticode, structurally valid (PE checksum matches)",
+        "inside the Authenticode signature",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in\n{report}"
+        );
+    }
+    let mut unlock = certdrop();
+    unlock
+        .args(["inspect", "--unlock", "--password-stdin"])
+        .arg(&program);
+    let password = sent["password"].as_str().unwrap();
+    let unlocked = text(&run_with_stdin(&mut unlock, &format!("{password}\n")));
+    let id = sent["transfer_id"].as_str().unwrap();
+    assert!(unlocked.contains(id), "{unlocked}");
+}
