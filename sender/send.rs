@@ -222,16 +222,18 @@ async fn send(
     preflight(&payload).await?;
 
     // The zip and the link, for recipients whose mail refuses an exe.
+    let delivery = Delivery {
+        aws,
+        bucket: &settings.bucket,
+        info: &info,
+        tagging: &tagging,
+        created_at,
+        zip: args.zip,
+        link: args.link,
+    };
     let mut handouts = Vec::new();
     for (path, program) in packed {
-        let delivery = Delivery {
-            aws,
-            bucket: &settings.bucket,
-            info: &info,
-            tagging: &tagging,
-            created_at,
-        };
-        handouts.push(delivery.hand_out(args, rollback, path, program).await?);
+        handouts.push(delivery.hand_out(rollback, path, program).await?);
     }
     rollback.disarm();
     Ok(Sent {
@@ -247,13 +249,16 @@ fn zip_path(program: &Path) -> PathBuf {
     program.with_file_name(delivery::zip_name(name.as_deref().unwrap_or("receive")))
 }
 
-/// What the zip and the link of each program need to know of the transfer.
+/// What the zip and the link of each program need to know of the transfer, and which of
+/// them were asked for.
 struct Delivery<'a> {
     aws: &'a Aws,
     bucket: &'a str,
     info: &'a TransferInfo,
     tagging: &'a str,
     created_at: DateTime<Utc>,
+    zip: bool,
+    link: bool,
 }
 
 impl Delivery<'_> {
@@ -261,7 +266,6 @@ impl Delivery<'_> {
     /// program, under `receivers/<id>/` with a pre-signed link to it (`--link`).
     async fn hand_out(
         &self,
-        args: &SendArgs,
         rollback: &mut Rollback<'_>,
         program: PathBuf,
         bytes: Vec<u8>,
@@ -277,16 +281,15 @@ impl Delivery<'_> {
             link: None,
         };
         let mut given = (program_name.clone(), bytes);
-        if args.zip {
+        if self.zip {
             let path = zip_path(&handout.program);
             let archive = delivery::recipient_zip(&program_name, &given.1, self.created_at);
             rollback.programs.push(path.clone());
             write_file(&path, &archive)?;
-            let zip_name = delivery::zip_name(&program_name);
-            given = (zip_name, archive);
+            given = (delivery::zip_name(&program_name), archive);
             handout.zip = Some(path);
         }
-        if args.link {
+        if self.link {
             let key = delivery::receiver_key(&self.info.transfer_id, &given.0);
             rollback.receivers.push(key.clone());
             let expires = self.info.expires_at;
