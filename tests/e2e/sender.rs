@@ -193,34 +193,35 @@ impl World {
 
     /// `certdrop init` creating the bucket, pointing receivers at the emulator.
     fn init(&self, profile: &str) -> Output {
-        let endpoint = self.stack.credentials_endpoint();
-        let ca = self.path("ca.pem");
-        let args = [
-            "init",
-            "--create-bucket",
-            &self.bucket,
-            "--credentials-endpoint",
-            &endpoint,
-            "--ca-file",
-            ca.to_str().unwrap(),
-        ];
-        self.run_ok(profile, &args)
+        let args = self.init_args("--create-bucket", &self.bucket);
+        self.run_ok(
+            profile,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
     }
 
     /// `certdrop init --bucket NAME`: adopting a bucket that exists.
     fn adopt(&self, bucket: &str) -> Output {
-        let endpoint = self.stack.credentials_endpoint();
+        let args = self.init_args("--bucket", bucket);
+        self.run(
+            PROFILE,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    /// `init BUCKET_OPTION BUCKET`, pointing receivers at the emulator.
+    fn init_args(&self, bucket_option: &str, bucket: &str) -> Vec<String> {
         let ca = self.path("ca.pem");
         let args = [
             "init",
-            "--bucket",
+            bucket_option,
             bucket,
             "--credentials-endpoint",
-            &endpoint,
+            &self.stack.credentials_endpoint(),
             "--ca-file",
             ca.to_str().unwrap(),
         ];
-        self.run(PROFILE, &args)
+        args.map(str::to_owned).to_vec()
     }
 
     /// The ids of the bucket's lifecycle rules.
