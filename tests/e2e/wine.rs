@@ -587,8 +587,11 @@ impl StallingProxy {
         let shared = budget.clone();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let upstream = TcpStream::connect(("127.0.0.1", upstream_port)).unwrap();
-                relay(client, upstream, shared.clone());
+                // Without S3 the client's connection closes, as it would in front of a
+                // server that is down; the proxy goes on serving.
+                if let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) {
+                    relay(client, upstream, shared.clone());
+                }
             }
         });
         StallingProxy { addr, budget }
@@ -731,27 +734,35 @@ fn key_left_by_a_killed_receiver_is_removed_at_the_next_start() {
     let delivery = WineDelivery::stalling_after(&wine, "big.iso", content, 2 * MIB as u64);
     let before = wine.key_stores();
 
-    // Start the download and kill Wine's process once it is stuck half-way.
+    // Start the download and kill Wine's process once it is stuck half-way. Its log goes to
+    // a file, to say why if it never gets there.
+    let log_path = delivery.dir.path().join("killed-run.log");
+    let log = fs::File::create(&log_path).unwrap();
     let mut child = wine
         .command(&delivery.program)
-        .args(delivery.args("en", &[]))
+        .args(delivery.args("en", &["-v"]))
         .arg("--password-stdin")
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
     let proxy = delivery.proxy.as_ref().unwrap();
     let partial = || delivery.files().iter().any(|f| f.ends_with(PART_SUFFIX));
-    let stuck = wait_until(Duration::from_secs(60), || proxy.stalled() && partial());
+    let mut exited = None;
+    let stuck = wait_until(Duration::from_secs(180), || {
+        exited = child.try_wait().unwrap();
+        exited.is_some() || (proxy.stalled() && partial())
+    }) && exited.is_none();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
         stuck,
-        "the download never reached the stall: {:?}",
-        delivery.files()
+        "the download never reached the stall (exit: {exited:?}, files: {:?}):\n{}",
+        delivery.files(),
+        fs::read_to_string(&log_path).unwrap_or_default()
     );
 
     // The key is still in the prefix, and recorded.
