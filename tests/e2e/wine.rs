@@ -515,20 +515,23 @@ fn rsa_key(dir: &Path) -> String {
 }
 
 /// An RSA client key (Wine's PKCS#12 import takes no other kind) that Wine 8's Schannel signs
-/// with correctly. With a key whose CRT exponent dp or dq, or coefficient qinv, is shorter
-/// than half the modulus (about one OpenSSL key in 80) every handshake fails: "GnuTLS error:
-/// Public key signing has failed", SEC_E_INTERNAL_ERROR. Real Windows signs with any valid key.
+/// with correctly. Wine copies each private component into a fixed-size field of a CryptoAPI
+/// key blob (d as long as the modulus, p, q, dp, dq and qinv half of it) and reads a shorter
+/// one from before its start. Measured on 120 OpenSSL keys: all 116 whose components fill
+/// their fields worked; of the 4 others (a d one byte short, or a short dp or qinv) 2 failed
+/// every handshake: "GnuTLS error: Public key signing has failed", SEC_E_INTERNAL_ERROR.
+/// Real Windows signs with any valid key.
 fn client_key(dir: &Path) -> String {
     loop {
         let key = rsa_key(dir);
-        if crt_components_are_full_length(&key) {
+        if private_components_fill_their_fields(&key) {
             return key;
         }
     }
 }
 
 /// A PKCS#8 `PrivateKeyInfo` holding `RSAPrivateKey { version, n, e, d, p, q, dp, dq, qinv }`.
-fn crt_components_are_full_length(pkcs8_pem: &str) -> bool {
+fn private_components_fill_their_fields(pkcs8_pem: &str) -> bool {
     let der = pem::parse(pkcs8_pem).unwrap();
     let (info, _) = Tlv::read(der.contents()).unwrap();
     let key = info.children().nth(2).unwrap().unwrap();
@@ -537,8 +540,8 @@ fn crt_components_are_full_length(pkcs8_pem: &str) -> bool {
         .children()
         .map(|integer| significant_bytes(integer.unwrap().content))
         .collect();
-    let half = lengths[1].div_ceil(2);
-    lengths[4..].iter().all(|len| *len == half)
+    let (modulus, half) = (lengths[1], lengths[1].div_ceil(2));
+    lengths[3] == modulus && lengths[4..].iter().all(|len| *len == half)
 }
 
 fn assert_signature_verifies(wine: &Wine, program: &Path) {
