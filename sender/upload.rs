@@ -32,7 +32,9 @@ pub const DEFAULT_PARALLEL: usize = 8;
 const PART_ATTEMPTS: u32 = 4;
 /// CopyObject's limit; above it the copy goes part by part (UploadPartCopy).
 const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// Parts of a server-side copy, unless 10,000 of them would not cover the object.
 const COPY_PART_SIZE: u64 = 512 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
 
 /// Where the file goes and how it is labelled.
 #[derive(Clone)]
@@ -76,7 +78,7 @@ pub const EXPIRES_METADATA: &str = "certdrop-expires";
 
 pub fn part_size(size: u64) -> u64 {
     let needed = size.div_ceil(MAX_PARTS);
-    needed.max(MIN_PART_SIZE).next_multiple_of(1024 * 1024)
+    needed.max(MIN_PART_SIZE).next_multiple_of(MIB)
 }
 
 /// Uploads the local file at `path`.
@@ -420,7 +422,7 @@ pub async fn copy_object(
 ) -> Result<Uploaded> {
     progress.set_length(size);
     let sha256 = hash_source(&destination.s3, source, etag, progress).await?;
-    if size <= COPY_OBJECT_LIMIT {
+    let Some(part_size) = copy_part_size(size) else {
         let what = call("s3:PutObject", destination.resource());
         destination
             .s3
@@ -436,14 +438,32 @@ pub async fn copy_object(
             .send()
             .await
             .map_err(|e| aws::explain(e, &what))?;
-    } else {
-        let upload = start_multipart(destination).await?;
-        if let Err(error) = copy_parts(destination, &upload, source, size, etag).await {
-            abort_multipart(destination, &upload).await;
-            return Err(error);
-        }
-    }
+        return Ok(Uploaded { size, sha256 });
+    };
+    copy_in_parts(destination, source, size, etag, part_size).await?;
     Ok(Uploaded { size, sha256 })
+}
+
+/// The part size for copying an object of `size` bytes, or `None` when one CopyObject can.
+fn copy_part_size(size: u64) -> Option<u64> {
+    (size > COPY_OBJECT_LIMIT)
+        .then(|| COPY_PART_SIZE.max(size.div_ceil(MAX_PARTS).next_multiple_of(MIB)))
+}
+
+/// A multipart upload made of UploadPartCopy requests, aborted if any of them fails.
+async fn copy_in_parts(
+    destination: &Destination,
+    source: &S3Source,
+    size: u64,
+    etag: &str,
+    part_size: u64,
+) -> Result<()> {
+    let upload = start_multipart(destination).await?;
+    let copied = copy_parts(destination, &upload, source, size, etag, part_size).await;
+    if copied.is_err() {
+        abort_multipart(destination, &upload).await;
+    }
+    copied
 }
 
 async fn hash_source(
@@ -474,20 +494,26 @@ async fn hash_source(
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// UploadPartCopy for sources above CopyObject's 5 GB limit, parts in parallel.
+/// Copies `source` into the upload part by part, `destination.parallel` parts at a time, and
+/// completes it. The first failed part ends the copy.
 async fn copy_parts(
     destination: &Destination,
     upload_id: &str,
     source: &S3Source,
     size: u64,
     etag: &str,
+    part_size: u64,
 ) -> Result<()> {
     let slots = Arc::new(Semaphore::new(destination.parallel.max(1)));
     let mut tasks: JoinSet<Result<CompletedPart>> = JoinSet::new();
+    let mut parts = Vec::new();
     let mut offset = 0;
     let mut number = 0;
     while offset < size {
-        let end = (offset + COPY_PART_SIZE).min(size);
+        while let Some(finished) = tasks.try_join_next() {
+            parts.push(finished.context("a part copy panicked")??);
+        }
+        let end = (offset + part_size).min(size);
         number += 1;
         let permit = slots.clone().acquire_owned().await.expect("never closed");
         let (destination, upload_id) = (destination.clone(), upload_id.to_owned());
@@ -520,7 +546,6 @@ async fn copy_parts(
         });
         offset = end;
     }
-    let mut parts = Vec::new();
     while let Some(finished) = tasks.join_next().await {
         parts.push(finished.context("a part copy panicked")??);
     }
@@ -578,6 +603,117 @@ mod tests {
         assert_eq!(part_size(80 * 1024 * 1024 * 1024), 9 * 1024 * 1024);
         let huge = 5u64 << 40; // 5 TiB, S3's largest object
         assert!(part_size(huge) * MAX_PARTS >= huge);
+    }
+
+    #[test]
+    fn copies_above_5_gib_go_in_parts_that_10000_can_hold() {
+        assert_eq!(copy_part_size(COPY_OBJECT_LIMIT), None);
+        assert_eq!(copy_part_size(COPY_OBJECT_LIMIT + 1), Some(COPY_PART_SIZE));
+        let huge = 5u64 << 40; // 5 TiB, S3's largest object
+        let part = copy_part_size(huge).unwrap();
+        assert!(
+            part * MAX_PARTS >= huge && part <= COPY_OBJECT_LIMIT,
+            "{part}"
+        );
+        assert_eq!(part % MIB, 0);
+    }
+
+    /// UploadPartCopy against moto, with parts small enough for a test (S3 takes 5 MiB and
+    /// up): the copy has the source's bytes and the transfer's tag and expiry.
+    #[tokio::test]
+    async fn part_by_part_copy_keeps_bytes_tag_and_expiry_and_aborts_on_failure() {
+        use certdrop::standins::moto::MotoServer;
+
+        let moto = MotoServer::start().unwrap_or_else(|e| panic!("{e}"));
+        let credentials = aws_sdk_s3::config::Credentials::new("key", "secret", None, None, "t");
+        let config = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(credentials)
+            .http_client(aws::http_client());
+        let s3 = aws::s3_client(config, true);
+        let bucket = "certdrop-copy-test";
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        let content: Vec<u8> = (0..21 * MIB + 5).map(|i| (i * 7 % 251) as u8).collect();
+        let source = S3Source::parse("s3://certdrop-copy-test/exports/big file.bin")
+            .unwrap()
+            .unwrap();
+        s3.put_object()
+            .bucket(bucket)
+            .key(&source.key)
+            .body(ByteStream::from(content.clone()))
+            .send()
+            .await
+            .unwrap();
+        let (size, etag) = head_source(&s3, &source).await.unwrap();
+        let expires_at = chrono::DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+            .unwrap()
+            .to_utc();
+        let destination = Destination {
+            s3: s3.clone(),
+            bucket: bucket.to_owned(),
+            key: "transfers/abc/big file.bin".to_owned(),
+            tagging: Some("certdrop-ttl=7d".to_owned()),
+            expires_at,
+            parallel: 2,
+        };
+
+        copy_in_parts(&destination, &source, size, &etag, 8 * MIB)
+            .await
+            .unwrap();
+        let copy = s3
+            .get_object()
+            .bucket(bucket)
+            .key(&destination.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            copy.metadata().unwrap().get(EXPIRES_METADATA).unwrap(),
+            "2030-01-02T03:04:05Z"
+        );
+        // A multipart object's ETag ends with its number of parts.
+        assert!(
+            copy.e_tag().unwrap().ends_with("-3\""),
+            "{:?}",
+            copy.e_tag()
+        );
+        let copied = copy.body.collect().await.unwrap().into_bytes();
+        assert!(copied == content, "the copy differs from the source");
+        let tags = s3
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(&destination.key)
+            .send()
+            .await
+            .unwrap();
+        let tags: Vec<_> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key(), t.value()))
+            .collect();
+        assert_eq!(tags, [("certdrop-ttl", "7d")]);
+
+        // A source that is gone fails the copy, and no upload is left open.
+        let missing = S3Source::parse("s3://certdrop-copy-test/exports/gone.bin")
+            .unwrap()
+            .unwrap();
+        let other = Destination {
+            key: "transfers/def/gone.bin".to_owned(),
+            ..destination.clone()
+        };
+        let error = copy_in_parts(&other, &missing, size, &etag, 8 * MIB)
+            .await
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("s3:PutObject"), "{error:#}");
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        assert!(uploads.uploads().is_empty(), "{:?}", uploads.uploads());
     }
 
     #[test]
