@@ -91,7 +91,13 @@ fn write_atomically(out: &Path, bytes: &[u8], executable: bool) -> Result<()> {
         .and_then(|()| fs::rename(&temporary, out));
     if let Err(error) = result {
         let _ = fs::remove_file(&temporary);
-        return Err(error).with_context(|| format!("writing {}", out.display()));
+        let advice = match error.kind() {
+            std::io::ErrorKind::StorageFull => {
+                " (the disk is full: free some space or choose another --out folder)"
+            }
+            _ => "",
+        };
+        return Err(error).with_context(|| format!("writing {}{advice}", out.display()));
     }
     Ok(())
 }

@@ -485,42 +485,11 @@ fn credentials_that_expire_during_the_download_are_renewed() {
     assert!(read(&out.join("long.bin")) == delivery.content);
 }
 
-/// A small tmpfs, unmounted on drop (the tests run as root, as CI does).
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(mib: u32) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let size = format!("size={mib}m");
-        let output = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &size, "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "mounting a tmpfs (needs root): {}",
-            text(&output)
-        );
-        SmallDisk { dir }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[test]
 fn a_disk_too_small_is_reported_before_downloading_and_a_bigger_one_works() {
     let delivery = Delivery::new("big.bin", random_bytes(12 * 1024 * 1024, 11));
-    let disk = SmallDisk::mount(8);
-    let small = disk.dir.path().to_str().unwrap().to_owned();
+    let disk = SmallDisk::mount(8).unwrap();
+    let small = disk.path().to_str().unwrap().to_owned();
     let output = receive(
         &delivery.program,
         &["--out", &small, "--no-pause"],

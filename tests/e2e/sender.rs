@@ -11,7 +11,7 @@ use certdrop::standins::moto::{MotoClient, MotoIssuerConfig, MotoServer, MOTO_RE
 use certdrop::standins::{signed, Stack, StackConfig};
 use serde_json::Value;
 
-use crate::support::{certdrop, receive, run_with_stdin, text};
+use crate::support::{certdrop, file_names, receive, run_with_stdin, text, SmallDisk};
 
 mod uploads;
 
@@ -233,23 +233,22 @@ impl World {
 
     /// `certdrop send FILE --json` for a Linux receiver, generated password.
     fn send(&self, profile: &str, file: &str, extra: &[&str]) -> Output {
-        self.send_through(profile, file, None, extra)
+        self.send_through(profile, file, &[], extra)
     }
 
-    /// `send`, with S3 reached at `s3_endpoint` instead of moto's own address when given.
+    /// `send`, with services reached elsewhere than moto's own address: `endpoints` are
+    /// pairs of a service's endpoint variable (`AWS_ENDPOINT_URL_S3`, say) and its URL.
     fn send_through(
         &self,
         profile: &str,
         file: &str,
-        s3_endpoint: Option<&str>,
+        endpoints: &[(&str, &str)],
         extra: &[&str],
     ) -> Output {
         let out = self.path("out");
         std::fs::create_dir_all(&out).unwrap();
         let mut command = self.command(profile);
-        if let Some(endpoint) = s3_endpoint {
-            command.env("AWS_ENDPOINT_URL_S3", endpoint);
-        }
+        command.envs(endpoints.iter().copied());
         command.args(["send", file, "--platform", "linux-x86_64", "--json"]);
         command.args(["--kdf-memory-mib", "8", "--out"]).arg(&out);
         command.args(extra);
@@ -581,6 +580,9 @@ fn init_send_receive_status_revoke_delete_on_moto() {
 }
 
 /// The settings `init` wrote for the IT profile, for another profile of the same account.
+/// The endpoint variable of the S3 client, for [`World::send_through`].
+const S3: &str = "AWS_ENDPOINT_URL_S3";
+
 fn copy_settings(world: &World, profile: &str) {
     let profiles = world.path("config/certdrop/profiles");
     std::fs::copy(
@@ -597,12 +599,24 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     let file = world.path("report.zip");
     random_file(&file, 9 * 1024 * 1024, 2);
 
-    // S3 unreachable: the certificate is created and the policy attached, then the upload
-    // fails; the certificate goes away again.
     let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
     drop(dead);
-    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&dead_url), &[]);
+
+    // IoT unreachable: CreateKeysAndCertificate, the first step, fails; nothing was made.
+    let iot = [("AWS_ENDPOINT_URL_IOT", dead_url.as_str())];
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), &iot, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("could not reach AWS for iot:CreateKeysAndCertificate"),
+        "{message}"
+    );
+    world.assert_nothing_left("receive-report");
+
+    // S3 unreachable: the certificate is created and the policy attached, then the upload
+    // fails; the certificate goes away again.
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), &[(S3, &dead_url)], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let message = stderr(&output);
     assert!(
@@ -627,6 +641,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     world.assert_nothing_left("receive-report");
 
     // AttachPolicy fails (the IoT policy is gone): the certificate just created goes away.
+    let policy = settings["iot_policy"].clone();
     settings["iot_policy"] = "no-such-policy".into();
     std::fs::write(&profiles, settings.to_string()).unwrap();
     let output = world.send(PROFILE, file.to_str().unwrap(), &[]);
@@ -635,6 +650,25 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     assert!(message.contains("iot:AttachPolicy"), "{message}");
     assert!(message.contains("rolled back"), "{message}");
     world.assert_nothing_left("receive-report");
+
+    // Writing the program fails (its folder is on a full disk), after the certificate and
+    // the upload: both go away, and no partial program is left in the folder.
+    settings["iot_policy"] = policy;
+    std::fs::write(&profiles, settings.to_string()).unwrap();
+    let disk = SmallDisk::mount(2).unwrap();
+    std::fs::remove_dir(world.path("out")).unwrap();
+    std::os::unix::fs::symlink(disk.path(), world.path("out")).unwrap();
+    let output = world.send(PROFILE, file.to_str().unwrap(), &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = stderr(&output);
+    assert!(message.contains("the disk is full"), "{message}");
+    assert!(message.contains("rolled back"), "{message}");
+    world.assert_nothing_left("receive-report");
+    assert!(
+        file_names(disk.path()).is_empty(),
+        "{:?}",
+        file_names(disk.path())
+    );
 }
 
 #[test]

@@ -288,3 +288,48 @@ pub fn file_names(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A small tmpfs, unmounted on drop (the tests run as root, as CI does).
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(mib: u32) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let output = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !output.status.success() {
+            let error = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("mounting a tmpfs (needs root): {error}"));
+        }
+        Ok(SmallDisk { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `name` until the disk is full; returns the bytes written.
+    pub fn fill(&self, name: &str) -> u64 {
+        let mut file = std::fs::File::create(self.path().join(name)).expect("creating the filler");
+        let block = vec![0xa5u8; 64 * 1024];
+        let mut written = 0;
+        for size in [block.len(), 4096, 512, 1] {
+            while file.write_all(&block[..size]).is_ok() {
+                written += size as u64;
+            }
+        }
+        let _ = file.sync_all();
+        written
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}

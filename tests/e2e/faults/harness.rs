@@ -2,7 +2,7 @@
 //! against it as a child process that a scenario can watch, kill and start again.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -336,49 +336,4 @@ fn collect(mut pipe: impl Read + Send + 'static) -> Collected {
 pub fn tail(output: &str) -> String {
     let lines: Vec<&str> = output.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// A small tmpfs, unmounted on drop (the tests run as root, as CI does).
-pub struct SmallDisk {
-    pub dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    pub fn mount(mib: u32) -> Result<Self, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !output.status.success() {
-            let error = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("mounting a tmpfs (needs root): {error}"));
-        }
-        Ok(SmallDisk { dir })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `name` until the disk is full; returns the bytes written.
-    pub fn fill(&self, name: &str) -> u64 {
-        let mut file = std::fs::File::create(self.path().join(name)).expect("creating the filler");
-        let block = vec![0xa5u8; 64 * 1024];
-        let mut written = 0;
-        for size in [block.len(), 4096, 512, 1] {
-            while file.write_all(&block[..size]).is_ok() {
-                written += size as u64;
-            }
-        }
-        let _ = file.sync_all();
-        written
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
 }

@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use certdrop::standins::StackConfig;
 
-use super::harness::{tail, Setup, SmallDisk, RUN_DEADLINE};
+use super::harness::{tail, Setup, RUN_DEADLINE};
 use super::proxy::{Fault, Plan};
 use super::seeded::Seeded;
+use crate::support::SmallDisk;
 
 const MIB: usize = 1024 * 1024;
 const VERIFIED: &str = "Done. The file is verified";

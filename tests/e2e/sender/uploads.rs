@@ -113,7 +113,7 @@ fn send_sends_a_reset_part_again_and_the_transfer_completes() {
     let content = random_file(&file, 20 * 1024 * 1024 + 11, 7);
 
     let endpoint = breaker.endpoint();
-    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&endpoint), &[]);
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), &[(S3, &endpoint)], &[]);
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(breaker.resets(), 2, "the relay reset two part uploads");
     let sent: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -134,7 +134,7 @@ fn send_aborts_the_upload_and_rolls_back_when_parts_never_get_through() {
     random_file(&file, 20 * 1024 * 1024, 8);
 
     let endpoint = breaker.endpoint();
-    let output = world.send_through(PROFILE, file.to_str().unwrap(), Some(&endpoint), &[]);
+    let output = world.send_through(PROFILE, file.to_str().unwrap(), &[(S3, &endpoint)], &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let message = stderr(&output);
     assert!(message.contains("s3:PutObject"), "{message}");
