@@ -188,7 +188,7 @@ fn receive(payload: Payload, dir: PathBuf, connections: usize, lang: Lang) -> Re
             .map_err(|e| failure::from_credentials(lang, &e))?;
         drop(payload);
         let credentials = Arc::new(CredentialsCache::new(client));
-        let http = certdrop::net::client(None, info.trust_anchor_pem.as_deref(), connections)
+        let http = certdrop::net::client(None, info.s3_trust_anchor(), connections)
             .map_err(|e| Failure::unexpected(lang, e.to_string()))?;
         let object = Arc::new(
             S3Object::new(http, &info, &info.key)

@@ -52,7 +52,21 @@ pub fn run(args: &InitArgs) -> Result<()> {
         let deployed = deploy(&aws, args, previous.as_ref()).await?;
         let credentials_endpoint = match &args.credentials_endpoint {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => credentials_endpoint(&aws).await?,
+            None => {
+                let named = credentials_endpoint(&aws).await?;
+                // One given earlier (a private or test endpoint) stays until another is given.
+                match previous.as_ref().filter(|p| p.region == aws.region()) {
+                    Some(earlier) if earlier.credentials_endpoint != named => {
+                        eprintln!(
+                            "keeping the credentials endpoint given earlier, {} (AWS names \
+                             {named}; pass --credentials-endpoint to change it)",
+                            earlier.credentials_endpoint
+                        );
+                        earlier.credentials_endpoint.clone()
+                    }
+                    _ => named,
+                }
+            }
         };
         certdrop::transfer::Endpoint::parse(&credentials_endpoint)
             .with_context(|| format!("the credentials endpoint {credentials_endpoint}"))?;

@@ -404,7 +404,7 @@ async fn preflight(payload: &Payload) -> Result<()> {
         .with_context(|| format!("the credentials endpoint {}", info.credentials_endpoint))?;
     let client = CredentialsClient::new(&endpoint, &info.role_alias, payload)
         .context("preparing the preflight check")?;
-    let http = certdrop::net::client(None, info.trust_anchor_pem.as_deref(), 1)
+    let http = certdrop::net::client(None, info.s3_trust_anchor(), 1)
         .context("preparing the preflight check")?;
     let object = S3Object::new(http, info, &info.key).context("preparing the preflight check")?;
     let started = std::time::Instant::now();

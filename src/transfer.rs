@@ -49,6 +49,14 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidField {
 }
 
 impl TransferInfo {
+    /// The extra trust anchor as the S3 client may use it: only for the envelope's own S3
+    /// endpoint. AWS's S3 is trusted through the system's roots alone, whatever CA the
+    /// credentials endpoint needs.
+    pub fn s3_trust_anchor(&self) -> Option<&str> {
+        self.s3_endpoint.as_ref()?;
+        self.trust_anchor_pem.as_deref()
+    }
+
     /// Parses a manifest (docs/FORMAT.md section 1), fills in the default receipt prefix and
     /// checks every field.
     pub fn from_manifest(json: &str) -> Result<Self, ManifestError> {
@@ -311,6 +319,15 @@ pub(crate) mod tests {
             json.contains(r#""expires_at":"2026-12-10T00:00:00Z""#),
             "{json}"
         );
+    }
+
+    #[test]
+    fn the_extra_trust_anchor_reaches_s3_only_at_the_envelopes_own_endpoint() {
+        let mut info = TransferInfo::from_manifest(&sample_manifest()).unwrap();
+        info.trust_anchor_pem = Some("-----BEGIN CERTIFICATE-----".into());
+        assert_eq!(info.s3_trust_anchor(), None, "AWS's S3: system roots only");
+        info.s3_endpoint = Some("https://s3.internal.example".into());
+        assert_eq!(info.s3_trust_anchor(), Some("-----BEGIN CERTIFICATE-----"));
     }
 
     #[test]
