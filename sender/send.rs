@@ -760,7 +760,18 @@ fn print_result(sent: &Sent, password: &Password, generated: bool, json: bool) {
             .handouts
             .iter()
             .filter_map(|h| h.link.as_ref())
-            .map(|l| serde_json::json!({ "url": l.url, "expires_at": l.expires_at }))
+            .map(|l| {
+                let cut_short_by = l.cut_short_by.map(|limit| match limit {
+                    LinkLimit::SevenDays => "seven_day_limit",
+                    LinkLimit::SenderCredentials => "sender_credentials",
+                });
+                serde_json::json!({
+                    "url": l.url,
+                    "expires_at": l.expires_at,
+                    "cut_short_by": cut_short_by,
+                    "note": link_lifetime_note(l, info.expires_at),
+                })
+            })
             .collect();
         let value = serde_json::json!({
             "transfer_id": info.transfer_id,

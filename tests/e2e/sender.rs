@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::support::{certdrop, file_names, receive, run_with_stdin, text, SmallDisk};
 
+mod secrets;
 mod uploads;
 
 const PROFILE: &str = "e2e";
@@ -650,8 +651,8 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     // The preflight fails (nothing serves the credentials endpoint): the uploaded object,
     // the written program and the certificate are all removed.
     let profiles = world.path("config/certdrop/profiles/e2e.json");
-    let mut settings: Value =
-        serde_json::from_str(&std::fs::read_to_string(&profiles).unwrap()).unwrap();
+    let original = std::fs::read_to_string(&profiles).unwrap();
+    let mut settings: Value = serde_json::from_str(&original).unwrap();
     settings["credentials_endpoint"] = dead_url.replace("http://", "https://").into();
     std::fs::write(&profiles, settings.to_string()).unwrap();
     let output = world.send(PROFILE, file.to_str().unwrap(), &[]);
@@ -662,7 +663,6 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     world.assert_nothing_left("receive-report");
 
     // AttachPolicy fails (the IoT policy is gone): the certificate just created goes away.
-    let policy = settings["iot_policy"].clone();
     settings["iot_policy"] = "no-such-policy".into();
     std::fs::write(&profiles, settings.to_string()).unwrap();
     let output = world.send(PROFILE, file.to_str().unwrap(), &[]);
@@ -674,8 +674,7 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
 
     // Writing the program fails (its folder is on a full disk), after the certificate and
     // the upload: both go away, and no partial program is left in the folder.
-    settings["iot_policy"] = policy;
-    std::fs::write(&profiles, settings.to_string()).unwrap();
+    std::fs::write(&profiles, &original).unwrap();
     let disk = SmallDisk::mount(2).unwrap();
     std::fs::remove_dir(world.path("out")).unwrap();
     std::os::unix::fs::symlink(disk.path(), world.path("out")).unwrap();
@@ -685,6 +684,28 @@ fn send_rolls_back_everything_when_a_step_fails_halfway() {
     assert!(message.contains("the disk is full"), "{message}");
     assert!(message.contains("rolled back"), "{message}");
     world.assert_nothing_left("receive-report");
+    assert!(
+        file_names(disk.path()).is_empty(),
+        "{:?}",
+        file_names(disk.path())
+    );
+
+    // The program fits and its zip does not: the zip step (after the preflight) fails, and
+    // the program written before goes too.
+    let stub = std::fs::metadata(crate::support::linux_stub())
+        .unwrap()
+        .len();
+    let disk = SmallDisk::mount(stub.div_ceil(1024 * 1024) as u32 + 2).unwrap();
+    std::fs::remove_file(world.path("out")).unwrap();
+    std::os::unix::fs::symlink(disk.path(), world.path("out")).unwrap();
+    let output = world.send(PROFILE, file.to_str().unwrap(), &["--zip", "--link"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let message = stderr(&output);
+    assert!(message.contains("receive-report.zip"), "{message}");
+    assert!(message.contains("the disk is full"), "{message}");
+    assert!(message.contains("rolled back"), "{message}");
+    world.assert_nothing_left("receive-report");
+    assert!(world.keys("receivers/").is_empty());
     assert!(
         file_names(disk.path()).is_empty(),
         "{:?}",
@@ -942,6 +963,10 @@ fn send_zip_and_link_hand_the_program_over_and_delete_removes_them() {
         serde_json::from_value(sent["links"][0]["expires_at"].clone()).unwrap();
     let week = chrono::Duration::days(7);
     assert!(expires >= before + week && expires <= chrono::Utc::now() + week);
+    // --json says why the link ends before the transfer, as the text output does.
+    assert_eq!(sent["links"][0]["cut_short_by"], "seven_day_limit");
+    let note = sent["links"][0]["note"].as_str().unwrap();
+    assert!(note.contains("7 days at most"), "{note}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let served = world.runtime.block_on(async {
         let response = http.get(url).send().await.unwrap();

@@ -333,3 +333,25 @@ impl Drop for SmallDisk {
         let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
+
+/// The private key as PEM, its DER in base64 on one line, and each line of that base64.
+pub fn private_key_forms(pem: &str) -> Vec<(&'static str, String)> {
+    let lines: Vec<&str> = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let mut forms = vec![
+        ("the private key (PEM)", pem.trim().to_owned()),
+        ("the private key (DER, base64)", lines.concat()),
+    ];
+    for line in lines.iter().filter(|l| l.len() >= 32) {
+        forms.push(("a line of the private key", line.to_string()));
+    }
+    forms
+}
+
+/// Whether `needle` (not empty) occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}

@@ -22,6 +22,7 @@ pub fn windows_stub() -> &'static Path {
         let output = Command::new(env!("CARGO"))
             .args([
                 "build",
+                "--locked",
                 "--release",
                 "--no-default-features",
                 "--bin",

@@ -285,27 +285,6 @@ fn a_whole_transfer_logged_at_trace_level_shows_no_secret() {
     }
 }
 
-/// The private key as PEM, its DER in base64 on one line, and each line of that base64.
-fn private_key_forms(pem: &str) -> Vec<(&'static str, String)> {
-    let lines: Vec<&str> = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    let mut forms = vec![
-        ("the private key (PEM)", pem.trim().to_owned()),
-        ("the private key (DER, base64)", lines.concat()),
-    ];
-    for line in lines.iter().filter(|l| l.len() >= 32) {
-        forms.push(("a line of the private key", line.to_string()));
-    }
-    forms
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// `pid` and its descendants.
 fn process_tree(pid: u32) -> Vec<u32> {
     let mut tree = vec![pid];
