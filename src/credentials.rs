@@ -97,6 +97,12 @@ impl CredentialsClient {
             .await
             .map_err(request_error)?;
         let status = response.status().as_u16();
+        let server_time = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.with_timezone(&Utc));
         let error_type = response
             .headers()
             .get("x-amzn-ErrorType")
@@ -107,8 +113,34 @@ impl CredentialsClient {
             let kind = error_type.unwrap_or_else(|| error_message(&body));
             return Err(status_error(status, kind));
         }
-        parse_credentials(&body)
+        let credentials = parse_credentials(&body)?;
+        Ok(match server_time {
+            Some(server_time) => in_our_clock(credentials, server_time, Utc::now()),
+            None => credentials,
+        })
     }
+}
+
+/// The credentials with their expiry moved from the provider's clock (its `Date` when it
+/// answered) to ours. A recipient's clock hours fast (the right local time in the wrong time
+/// zone) would otherwise find every set of credentials expired on arrival; S3's `Date` then
+/// corrects the signing time (crate::s3).
+fn in_our_clock(
+    credentials: Credentials,
+    server_time: DateTime<Utc>,
+    received: DateTime<Utc>,
+) -> Credentials {
+    let Some(expiration) = credentials.expiration() else {
+        return credentials;
+    };
+    let ahead = received - server_time;
+    if ahead.num_seconds().abs() > 60 {
+        tracing::debug!(
+            seconds = ahead.num_seconds(),
+            "our clock differs from the credentials provider's; judging expiry by its clock"
+        );
+    }
+    credentials.with_expiration(expiration + ahead)
 }
 
 fn request_error(error: reqwest::Error) -> CredentialsError {
@@ -222,6 +254,20 @@ fn expires_soon(credentials: &Credentials, received: DateTime<Utc>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_is_moved_from_the_providers_clock_to_ours() {
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc);
+        let issued =
+            Credentials::new("ASIAEXAMPLE", "s3cr3t").with_expiration(at("2099-12-04T04:00:00Z"));
+        // The provider answered at 03:00; our clock said 12:00 (nine hours fast).
+        let ours = in_our_clock(
+            issued,
+            at("2099-12-04T03:00:00Z"),
+            at("2099-12-04T12:00:00Z"),
+        );
+        assert_eq!(ours.expiration(), Some(at("2099-12-04T13:00:00Z")));
+    }
 
     #[test]
     fn aws_credentials_json_is_understood() {

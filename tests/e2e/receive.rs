@@ -290,6 +290,31 @@ fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
     assert!(read(&delivery.downloads().join("a.bin")) == delivery.content);
 }
 
+/// A clock nine hours fast (local time set right, zone wrong, say): the credentials look
+/// expired by that clock the moment they arrive. Their expiry is judged by the provider's
+/// clock (its `Date`), and S3's `Date` corrects the signing time.
+#[test]
+fn a_clock_nine_hours_fast_still_downloads() {
+    let delivery = Delivery::new("a.bin", random_bytes(2_000_000, 8));
+    let out = delivery.downloads();
+    let mut command = std::process::Command::new("faketime");
+    command.args(["-f", "+9h"]).arg(&delivery.program);
+    let args = [
+        "--out",
+        out.to_str().unwrap(),
+        "--no-pause",
+        "--password-stdin",
+        "-v",
+    ];
+    command.args(args);
+    command
+        .env("DONT_FAKE_MONOTONIC", "1")
+        .env("LANG", "en_US.UTF-8");
+    let output = run_with_stdin(&mut command, &format!("{PASSWORD}\n"));
+    assert_exit(&output, 0, "verified");
+    assert!(read(&delivery.downloads().join("a.bin")) == delivery.content);
+}
+
 #[test]
 fn a_killed_download_resumes_without_fetching_finished_parts_again() {
     let delivery = Delivery::new("big.bin", random_bytes(96 * 1024 * 1024, 7));

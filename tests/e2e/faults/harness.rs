@@ -173,7 +173,9 @@ impl Setup {
             }
             if running.has_exited() || Instant::now() > deadline {
                 return Err(format!(
-                    "the receiver ended before {parts} part(s) were done"
+                    "the receiver ended before {parts} part(s) were done (state: {:?}):\n{}",
+                    self.state(),
+                    tail(&running.stderr.so_far())
                 ));
             }
             std::thread::sleep(Duration::from_millis(5));
