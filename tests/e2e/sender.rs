@@ -601,6 +601,21 @@ fn init_send_receive_status_revoke_delete_on_moto() {
     assert_eq!(left, 0, "local records left in {}", records.display());
 }
 
+/// `command` run through `setpriv` without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so that
+/// file permissions apply to it even when the tests run as root.
+fn without_permission_override(command: Command) -> Command {
+    let mut wrapped = Command::new("setpriv");
+    wrapped.args(["--bounding-set=-dac_override,-dac_read_search", "--"]);
+    wrapped.arg(command.get_program()).args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    wrapped
+}
+
 /// The endpoint variable of the S3 client, for [`World::send_through`].
 const S3: &str = "AWS_ENDPOINT_URL_S3";
 
@@ -735,10 +750,8 @@ fn bad_inputs_are_refused_before_anything_is_created() {
     random_file(&unreadable, 10, 4);
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
-    // root reads any file; the check is meaningful only for other users.
-    let running_as_root = std::fs::File::open(&unreadable).is_ok();
     let missing = world.path("missing.bin");
-    let mut cases = vec![
+    let cases = [
         (missing.to_str().unwrap().to_owned(), "does not exist"),
         (folder.to_str().unwrap().to_owned(), "is a folder"),
         ("s3://bucket-only".to_owned(), "s3://BUCKET/KEY"),
@@ -747,9 +760,6 @@ fn bad_inputs_are_refused_before_anything_is_created() {
             "s3:GetObject",
         ),
     ];
-    if !running_as_root {
-        cases.push((unreadable.to_str().unwrap().to_owned(), "cannot read"));
-    }
     for (source, expected) in &cases {
         let output = world.send(PROFILE, source, &[]);
         assert_eq!(output.status.code(), Some(1), "{}", text(&output));
@@ -759,6 +769,20 @@ fn bad_inputs_are_refused_before_anything_is_created() {
             text(&output)
         );
     }
+    // A file its user may not read. Root reads any file, so as root (as CI runs) send runs
+    // without the capabilities that override file permissions, as any other user would.
+    let mut command = without_permission_override(world.command(PROFILE));
+    command.args([
+        "send",
+        unreadable.to_str().unwrap(),
+        "--platform",
+        "linux-x86_64",
+    ]);
+    let output = run_with_stdin(&mut command, "");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(stderr(&output).contains("cannot read"), "{}", text(&output));
+    assert!(world.certificates().is_empty());
+
     for (expires, expected) in [("31d", "at most 30 days"), ("soon", "hours or days")] {
         let output = world.send(PROFILE, file.to_str().unwrap(), &["--expires", expires]);
         assert!(stderr(&output).contains(expected), "{}", text(&output));
