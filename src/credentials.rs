@@ -97,12 +97,7 @@ impl CredentialsClient {
             .await
             .map_err(request_error)?;
         let status = response.status().as_u16();
-        let server_time = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
-            .map(|d| d.with_timezone(&Utc));
+        let server_time = net::server_time(response.headers());
         let error_type = response
             .headers()
             .get("x-amzn-ErrorType")

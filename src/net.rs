@@ -47,6 +47,13 @@ pub fn client(
 }
 
 /// Each `-----BEGIN CERTIFICATE-----` block of a PEM bundle.
+/// The server's clock when it answered: the `Date` header, if it has a valid one.
+pub fn server_time(headers: &reqwest::header::HeaderMap) -> Option<chrono::DateTime<chrono::Utc>> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let date = chrono::DateTime::parse_from_rfc2822(date).ok()?;
+    Some(date.with_timezone(&chrono::Utc))
+}
+
 fn pem_certificates(bundle: &str) -> Vec<String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";

@@ -247,11 +247,7 @@ impl S3Object {
     /// Reads an error answer; corrects the clock when the server says it is off.
     async fn error_from(&self, response: reqwest::Response) -> S3Error {
         let status = response.status().as_u16();
-        let date = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| DateTime::parse_from_rfc2822(v).ok());
+        let date = crate::net::server_time(response.headers());
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -263,7 +259,7 @@ impl S3Object {
 
         // A refused request from a client whose clock is minutes off is a skew, even without
         // the error code (HEAD answers have no body): compare with the server's Date.
-        let skew = date.map(|server| (server.with_timezone(&Utc) - self.now()).num_seconds());
+        let skew = date.map(|server| (server - self.now()).num_seconds());
         let skewed = skew.is_some_and(|s| s.abs() > MAX_CLOCK_SKEW_SECONDS);
         if kind == S3ErrorKind::ClockSkew || (skewed && matches!(status, 400 | 403)) {
             kind = S3ErrorKind::ClockSkew;

@@ -264,12 +264,12 @@ fn certificate_from_another_ca_fails_the_handshake_with_exit_8() {
     assert_exit(&output, 8, "A secure connection could not be made");
 }
 
-#[test]
-fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
-    let delivery = Delivery::new("a.bin", random_bytes(2_000_000, 6));
+/// Runs the delivery's program with its clock moved by `offset` (faketime's `-f` form:
+/// `-20m`, `+9h`), verbose, and the password on standard input.
+fn receive_with_clock(delivery: &Delivery, offset: &str) -> Output {
     let out = delivery.downloads();
     let mut command = std::process::Command::new("faketime");
-    command.args(["-f", "-20m"]).arg(&delivery.program);
+    command.args(["-f", offset]).arg(&delivery.program);
     command.args([
         "--out",
         out.to_str().unwrap(),
@@ -280,7 +280,13 @@ fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
     command
         .env("DONT_FAKE_MONOTONIC", "1")
         .env("LANG", "en_US.UTF-8");
-    let output = run_with_stdin(&mut command, &format!("{PASSWORD}\n"));
+    run_with_stdin(&mut command, &format!("{PASSWORD}\n"))
+}
+
+#[test]
+fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
+    let delivery = Delivery::new("a.bin", random_bytes(2_000_000, 6));
+    let output = receive_with_clock(&delivery, "-20m");
     assert_exit(&output, 0, "verified");
     assert!(
         text(&output).contains("our clock is off"),
@@ -296,21 +302,7 @@ fn a_clock_twenty_minutes_slow_is_corrected_from_the_servers_date() {
 #[test]
 fn a_clock_nine_hours_fast_still_downloads() {
     let delivery = Delivery::new("a.bin", random_bytes(2_000_000, 8));
-    let out = delivery.downloads();
-    let mut command = std::process::Command::new("faketime");
-    command.args(["-f", "+9h"]).arg(&delivery.program);
-    let args = [
-        "--out",
-        out.to_str().unwrap(),
-        "--no-pause",
-        "--password-stdin",
-        "-v",
-    ];
-    command.args(args);
-    command
-        .env("DONT_FAKE_MONOTONIC", "1")
-        .env("LANG", "en_US.UTF-8");
-    let output = run_with_stdin(&mut command, &format!("{PASSWORD}\n"));
+    let output = receive_with_clock(&delivery, "+9h");
     assert_exit(&output, 0, "verified");
     assert!(read(&delivery.downloads().join("a.bin")) == delivery.content);
 }

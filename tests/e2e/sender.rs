@@ -1118,7 +1118,7 @@ fn send_copies_an_object_already_in_s3_and_the_recipient_gets_its_bytes() {
 /// Windows program, its Authenticode signature still verifies, and it opens with the password.
 #[test]
 fn send_packs_the_signed_windows_stub_and_the_signature_stays_valid() {
-    use crate::windows::{code_signing_identity, sign, verify, windows_stub};
+    use crate::windows::{assert_verifies, code_signing_identity, sign, windows_stub};
 
     let world = World::start("certdrop-e2e-windows");
     world.init(PROFILE);
@@ -1146,8 +1146,7 @@ fn send_packs_the_signed_windows_stub_and_the_signature_stays_valid() {
     let program = program_of(&sent);
     assert_eq!(program.file_name().unwrap(), "receive-見積書.exe");
 
-    let verified = verify(world.home.path(), &program);
-    assert!(verified.status.success(), "{}", text(&verified));
+    assert_verifies(world.home.path(), &program);
     let report = world.run_ok(PROFILE, &["inspect", program.to_str().unwrap()]);
     let report = text(&report);
     for expected in [

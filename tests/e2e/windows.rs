@@ -100,6 +100,17 @@ pub fn verify(dir: &Path, program: &Path) -> std::process::Output {
         .expect("osslsigncode is installed by .ci/run")
 }
 
+/// `osslsigncode verify` passes on `program`, against the test certificate in `dir`.
+pub fn assert_verifies(dir: &Path, program: &Path) {
+    let output = verify(dir, program);
+    assert!(
+        output.status.success(),
+        "{} no longer verifies:\n{}",
+        program.display(),
+        text(&output)
+    );
+}
+
 /// The WIN_CERTIFICATE must hold one DER SignedData and at most 7 zero bytes after it.
 fn assert_padding_rule(program: &Path) {
     let bytes = std::fs::read(program).unwrap();
@@ -144,13 +155,7 @@ fn signed_windows_stub_stays_valid_after_packing_and_repacking() {
     transfer.pack_ok(&packed, &repacked);
 
     for program in [&packed, &repacked] {
-        let output = verify(dir, program);
-        assert!(
-            output.status.success(),
-            "{} no longer verifies:\n{}",
-            program.display(),
-            text(&output)
-        );
+        assert_verifies(dir, program);
         assert_padding_rule(program);
         let mut source = container::FileSource::open(program).unwrap();
         let found = container::inspect(&mut source).unwrap();

@@ -25,7 +25,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::support::*;
-use crate::windows::{code_signing_identity, sign, verify, windows_stub};
+use crate::windows::{assert_verifies, code_signing_identity, sign, windows_stub};
 
 /// The C sources of the test-only helpers.
 const SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/wine");
@@ -549,13 +549,7 @@ fn assert_signature_verifies(wine: &Wine, program: &Path) {
         .signing_cert
         .parent()
         .expect("the certificate is in the run's folder");
-    let output = verify(home, program);
-    assert!(
-        output.status.success(),
-        "{} no longer verifies:\n{}",
-        program.display(),
-        text(&output)
-    );
+    assert_verifies(home, program);
 }
 
 /// A TCP relay to S3 that passes the first `budget` bytes of S3's answers, then forwards
